@@ -1,0 +1,19 @@
+# The README's two commands: `make demo` and `make test`.
+.PHONY: demo test setup lint format
+
+demo: setup
+	bash scripts/demo.sh
+
+test:
+	bash scripts/test.sh
+
+setup:
+	bash scripts/setup.sh
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: setup
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .

@@ -1,0 +1,72 @@
+"""Login, callback and logout: the browser-facing half of Pagero's flow.
+
+The views only read the request and hand it to :mod:`app.pagero_client`; the
+protocol rules live there.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, current_app, redirect, request, session, url_for
+
+from . import security, tokens
+from .pagero_client import pagero
+
+log = logging.getLogger(__name__)
+bp = Blueprint("auth", __name__)
+
+PROMPTS = {"login"}
+
+
+@bp.get("/login")
+def login():
+    """Step 1: send the browser to Pagero's login page."""
+    moved = security.redirect_to_canonical_host(pagero.settings)
+    if moved is not None:
+        return moved
+    scope = _chosen_scope(request.args.getlist("scope"))
+    prompt = request.args.get("prompt") or None
+    if prompt is not None and prompt not in PROMPTS:
+        abort(400, description="prompt must be 'login' or absent.")
+    return_to = security.safe_return_path(request.args.get("next"))
+    url = pagero.start_login(session, scope=scope, prompt=prompt, return_to=return_to)
+    log.info("login started (scope=%r, prompt=%r)", scope, prompt)
+    return redirect(url, code=302)
+
+
+@bp.get("/callback")
+def callback():
+    """Steps 2 and 3: check Pagero's answer, exchange the code, start the user's session."""
+    login, code = pagero.check_callback(session, request.args)
+    token_set = pagero.exchange_code(login, code)
+    # A new session id once the user is authenticated: an id planted before
+    # login (session fixation) must not become a logged-in session. Other
+    # tabs' pending logins travel with the session, so they still complete.
+    current_app.session_interface.regenerate(session)
+    tokens.save(session, token_set)
+    log.info("login completed (scope=%r, openid=%s)", token_set.scope, bool(token_set.id_claims))
+    # A redirect to a clean URL: the code must not stay in the address bar or history.
+    return redirect(login.return_to or url_for("pages.profile"), code=303)
+
+
+@bp.post("/logout")
+def logout():
+    """End the session: revoke at Pagero when possible, then delete it server-side."""
+    security.check_csrf(session, request.form.get("csrf_token"))
+    token_set = tokens.load(session)
+    if token_set is not None:
+        pagero.revoke(token_set)
+    # Clearing a server-side session deletes it from the store and expires the cookie.
+    session.clear()
+    log.info("logged out")
+    return redirect(url_for("pages.home", logged_out=1), code=303)
+
+
+def _chosen_scope(requested: list[str]) -> str | None:
+    """Keep only scopes the app offers; nothing chosen means the configured default."""
+    offered = pagero.settings.scope_choices.split()
+    chosen = [s for part in requested for s in part.split() if s in offered]
+    if any(s not in offered for part in requested for s in part.split()):
+        abort(400, description="Unknown scope. Offered: " + ", ".join(offered))
+    return " ".join(dict.fromkeys(chosen)) or None

@@ -1,0 +1,258 @@
+"""What can go wrong, as types, and the one place that turns them into pages.
+
+Each error carries an OAuth-style ``code`` (RFC 6749 section 4.1.2.1 / 5.2
+names where one exists), an HTTP status, a title and a description a user can
+act on. The handler renders ``templates/error.html`` for browsers and an
+RFC 9457 ``application/problem+json`` document for scripts, chosen by the
+``Accept`` header, so views never build error responses by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class PageroError(Exception):
+    """Base of every failure the app explains to the user."""
+
+    status = 400
+    code = "invalid_request"
+    title = "Something went wrong"
+    #: Offer "start again" on the page (true for every login failure).
+    restart_login = True
+
+    def __init__(self, description: str, **details: Any):
+        super().__init__(description)
+        self.description = description
+        #: Extra facts shown on the page and in problem+json (never secrets).
+        self.details = details
+
+    def log_line(self) -> str:
+        extra = " ".join(f"{k}={v!r}" for k, v in self.details.items())
+        return f"{self.code}: {self.description} {extra}".rstrip()
+
+
+# --- Step 2: the callback -------------------------------------------------
+
+
+class CallbackError(PageroError):
+    """The callback was rejected before any token request was made."""
+
+    title = "The login could not be completed"
+
+
+class AuthorizationDenied(CallbackError):
+    """Pagero redirected back with ``error=...`` (RFC 6749 section 4.1.2.1)."""
+
+    title = "Pagero did not log you in"
+
+    def __init__(self, error: str, description: str | None):
+        self.error = error
+        if error == "access_denied":
+            text = "The login was cancelled or access was denied at Pagero."
+        else:
+            text = f"Pagero answered with the error {error!r}."
+        if description:
+            text += f" Pagero said: {description}"
+        super().__init__(text, error=error)
+        self.code = error
+
+
+class MissingState(CallbackError):
+    code = "missing_state"
+
+
+class UnknownState(CallbackError):
+    code = "unknown_state"
+
+
+class NoLoginSession(UnknownState):
+    """The callback came without the session that started the login.
+
+    By far the most common cause is opening the app on one host name and
+    registering another (``127.0.0.1`` vs ``localhost``): cookies are per host,
+    so the session cookie set at /login is not sent to /callback.
+    """
+
+    code = "session_not_found"
+
+
+class ReusedState(CallbackError):
+    """The login link was already used (e.g. the browser's Back button)."""
+
+    code = "state_already_used"
+    title = "This login link was already used"
+
+
+class ExpiredState(CallbackError):
+    code = "state_expired"
+    title = "This login took too long"
+
+
+class IssuerMismatch(CallbackError):
+    """RFC 9207 section 2.4: the response names another authorization server."""
+
+    code = "issuer_mismatch"
+    title = "The login answer came from an unexpected server"
+
+
+class MissingIssuer(CallbackError):
+    code = "missing_issuer"
+    title = "The login answer did not say which server sent it"
+
+
+class MissingCode(CallbackError):
+    code = "missing_code"
+
+
+# --- Step 3: the token request ----------------------------------------------
+
+
+class TokenRequestError(PageroError):
+    """The token endpoint refused the request (RFC 6749 section 5.2)."""
+
+    title = "Pagero refused to issue tokens"
+
+
+class TokenEndpointRejectedClient(TokenRequestError):
+    """``invalid_client``: this app's credentials are wrong. Not the user's
+    fault, hence 502: the app is misconfigured towards its upstream."""
+
+    status = 502
+    code = "invalid_client"
+    title = "This app's client credentials were rejected"
+
+
+class TokenEndpointUnavailable(PageroError):
+    status = 502
+    code = "token_endpoint_unavailable"
+    title = "Pagero's login service could not be reached"
+
+
+class TokenEndpointTimeout(TokenEndpointUnavailable):
+    status = 504
+    code = "token_endpoint_timeout"
+
+
+class MalformedTokenResponse(PageroError):
+    status = 502
+    code = "malformed_token_response"
+    title = "Pagero's token answer could not be understood"
+
+
+class InvalidIdToken(PageroError):
+    code = "invalid_id_token"
+    title = "The identity token failed validation"
+
+
+# --- After login ------------------------------------------------------------
+
+
+class NotLoggedIn(PageroError):
+    status = 401
+    code = "login_required"
+    title = "Please log in"
+
+
+class CsrfRejected(PageroError):
+    status = 403
+    code = "csrf_rejected"
+    title = "The request could not be verified"
+    restart_login = False
+
+
+class BadProxyPath(PageroError):
+    code = "bad_api_path"
+    title = "That API path is not allowed"
+    restart_login = False
+
+
+class ApiUnavailable(PageroError):
+    status = 502
+    code = "api_unavailable"
+    title = "The Pagero API could not be reached"
+    restart_login = False
+
+
+class ApiTimeout(ApiUnavailable):
+    status = 504
+    code = "api_timeout"
+
+
+class LoginExpired(NotLoggedIn):
+    """The refresh token was refused: the user must log in again."""
+
+    code = "login_expired"
+    title = "Your Pagero login has ended"
+
+
+def wants_json() -> bool:
+    """Scripts (fetch, curl) get problem+json; browsers navigating get HTML."""
+    if request.path.startswith(("/api-proxy", "/session")):
+        return True
+    best = request.accept_mimetypes.best_match(
+        ["text/html", "application/json", "application/problem+json"]
+    )
+    return best in ("application/json", "application/problem+json")
+
+
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
+    """An RFC 9457 problem document; ``type`` is a stable URN per error code."""
+    body = {"type": f"urn:pagero-client:error:{code}", "title": title, "status": status}
+    body["detail"] = detail
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def render_error(error: PageroError) -> Response:
+    extra = dict(error.details)
+    if isinstance(error, NotLoggedIn):
+        # On the canonical host, so a script that follows it keeps one cookie jar.
+        settings = current_app.config["PAGERO_SETTINGS"]
+        extra["login_url"] = settings.canonical_origin + url_for("auth.login")
+    if wants_json():
+        return problem(error.status, error.code, error.title, error.description, **extra)
+    html = render_template("error.html", error=error, details=error.details)
+    return Response(html, status=error.status, mimetype="text/html")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(PageroError)
+    def handle_pagero_error(error: PageroError):
+        level = logging.ERROR if error.status >= 500 else logging.WARNING
+        log.log(level, "%s %s -> %s", request.method, request.path, error.log_line())
+        return render_error(error)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(error: HTTPException):
+        generic = PageroError(error.description or error.name)
+        generic.status = error.code or 500
+        generic.code = error.name.lower().replace(" ", "_")
+        generic.title = error.name
+        generic.restart_login = False
+        return render_error(generic)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        # The traceback goes through the redaction filter (app.logging_setup).
+        log.error(
+            "unhandled %s on %s %s",
+            type(error).__name__,
+            request.method,
+            request.path,
+            exc_info=error,
+        )
+        generic = PageroError("An unexpected error occurred. It has been logged.")
+        generic.status = 500
+        generic.code = "internal_error"
+        generic.restart_login = False
+        return render_error(generic)

@@ -1,0 +1,313 @@
+"""The OAuth 2.0 client side of Pagero's authorization-code flow.
+
+Each public method is one step of Pagero's document
+(``../shared/seed/pagero-authorization-code-flow.md``):
+
+* :meth:`PageroClient.start_login` - Step 1, authorizing the user;
+* :meth:`PageroClient.check_callback` - Step 2, obtaining the authorization code;
+* :meth:`PageroClient.exchange_code` - Step 3, exchanging it for tokens;
+* :meth:`PageroClient.refresh` and :meth:`PageroClient.revoke` - the token's
+  later life (RFC 6749 section 6, RFC 7009).
+
+Nothing here touches ``flask.request``: the views pass in what they read, so the
+protocol can be read (and tested) apart from the web framework. Authlib builds
+the URLs, authenticates the client and parses token responses; this module
+adds what Authlib leaves to the application: the ``state`` bookkeeping, the
+RFC 9207 ``iss`` check, and errors a user can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Mapping, MutableMapping
+from contextlib import suppress
+from dataclasses import replace
+from typing import Any
+
+import requests
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.integrations.requests_client.oauth2_session import OAuth2Auth, OAuth2ClientAuth
+from authlib.oauth2.client import OAuth2Client
+from flask import Flask
+from requests.adapters import HTTPAdapter
+
+from config import Settings
+
+from . import errors, id_token, login_state, tokens
+
+log = logging.getLogger(__name__)
+
+
+class _AuthlibClient(OAuth2Client):
+    """Authlib's protocol client on our shared, pooled ``requests.Session``.
+
+    Authlib's ``OAuth2Session`` *is* a ``requests.Session`` and remembers the
+    last token it fetched; sharing one across users would keep one user's
+    token on an object every thread sees. This per-call client is cheap and
+    stateless, while the connection pool underneath is shared (keep-alive).
+    """
+
+    client_auth_class = OAuth2ClientAuth
+    token_auth_class = OAuth2Auth
+    oauth_error_class = OAuth2Session.oauth_error_class
+    SESSION_REQUEST_PARAMS = OAuth2Session.SESSION_REQUEST_PARAMS
+
+
+class PageroClient:
+    """Flask extension holding the settings and one HTTP connection pool per worker."""
+
+    def __init__(self, app: Flask | None = None):
+        self.settings: Settings | None = None
+        self.http: requests.Session | None = None
+        self.keys: id_token.KeyCache | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        self.settings = app.config["PAGERO_SETTINGS"]
+        self.http = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
+        self.http.mount("https://", adapter)
+        self.http.mount("http://", adapter)
+        self.http.headers["User-Agent"] = "pagero-reference-client/1.0"
+        self.keys = id_token.KeyCache(self._fetch_jwks) if self.settings.jwks_uri else None
+        app.extensions["pagero_client"] = self
+
+    def _oauth(self, **kwargs: Any) -> _AuthlibClient:
+        s = self.settings
+        return _AuthlibClient(
+            self.http,
+            client_id=s.client_id,
+            client_secret=s.client_secret,
+            token_endpoint_auth_method=s.token_auth_method,
+            revocation_endpoint_auth_method="client_secret_basic",
+            redirect_uri=s.redirect_uri,
+            code_challenge_method="S256" if s.use_pkce else None,
+            **kwargs,
+        )
+
+    # -- Step 1: authorizing the user ---------------------------------------
+
+    def start_login(
+        self,
+        session: MutableMapping[str, Any],
+        *,
+        scope: str | None = None,
+        prompt: str | None = None,
+        return_to: str | None = None,
+    ) -> str:
+        """Remember a new pending login in ``session``; return the URL of Pagero's login page.
+
+        ``state`` carries 256 bits from the OS CSPRNG (RFC 6749 section 10.10
+        asks for at least 128). ``nonce`` is added for ``openid`` (OpenID
+        Connect Core section 3.1.2.1), the PKCE verifier when enabled (RFC 7636).
+        """
+        s = self.settings
+        scope = scope or s.scope
+        login = login_state.PendingLogin(
+            state=secrets.token_urlsafe(32),
+            created_at=time.time(),
+            scope=scope,
+            nonce=secrets.token_urlsafe(32) if "openid" in scope.split() else None,
+            code_verifier=generate_token(64) if s.use_pkce else None,
+            return_to=return_to,
+        )
+        extra = {k: v for k, v in (("nonce", login.nonce), ("prompt", prompt)) if v}
+        url, _ = self._oauth().create_authorization_url(
+            s.authorize_url,
+            state=login.state,
+            code_verifier=login.code_verifier,
+            scope=scope,
+            **extra,
+        )
+        login_state.remember(session, login)
+        return url
+
+    # -- Step 2: obtaining the authorization code --------------------------------
+
+    def check_callback(
+        self, session: MutableMapping[str, Any], params: Mapping[str, str]
+    ) -> tuple[login_state.PendingLogin, str]:
+        """Match the redirect back from Pagero to a pending login; return it and the code.
+
+        The state is consumed first, so whatever follows, this callback URL
+        cannot be replayed. The issuer is then compared exactly (RFC 9207
+        section 2.4) before the code is trusted: a code from another
+        authorization server must never reach our token endpoint (mix-up attack).
+        """
+        s = self.settings
+        if "error" in params:
+            # The error itself is the news; the state only gets used up.
+            with suppress(errors.CallbackError):
+                login_state.take(session, params.get("state"), s.state_max_age)
+            raise errors.AuthorizationDenied(params["error"], params.get("error_description"))
+
+        login = login_state.take(session, params.get("state"), s.state_max_age)
+        issuer = params.get("iss")
+        if issuer is None:
+            if s.require_iss:
+                raise errors.MissingIssuer(
+                    "The answer has no 'iss' parameter, but Pagero always names itself "
+                    "(RFC 9207). It may not come from Pagero. Please start again.",
+                    expected_issuer=s.issuer,
+                )
+        elif issuer != s.issuer:
+            raise errors.IssuerMismatch(
+                "The answer says it comes from a different authorization server than the "
+                "one configured (RFC 9207). If the server is right, set PAGERO_ISSUER to "
+                "the issuer that arrived.",
+                received_issuer=issuer,
+                expected_issuer=s.issuer,
+            )
+        code = params.get("code")
+        if not code:
+            raise errors.MissingCode("The answer from Pagero has no authorization code.")
+        return login, code
+
+    # -- Step 3: exchanging to a token --------------------------------------------
+
+    def exchange_code(self, login: login_state.PendingLogin, code: str) -> tokens.TokenSet:
+        """POST the code to the token endpoint with client authentication; return the tokens.
+
+        ``redirect_uri`` is sent again because RFC 6749 section 4.1.3 requires
+        it to be identical to Step 1's. An id_token, when present, is validated
+        before anything is stored.
+        """
+        s = self.settings
+        kwargs: dict[str, Any] = {"code": code, "redirect_uri": s.redirect_uri}
+        if login.code_verifier:
+            kwargs["code_verifier"] = login.code_verifier
+        body = self._token_request(
+            lambda client: client.fetch_token(
+                s.token_url, grant_type="authorization_code", timeout=s.http_timeout, **kwargs
+            )
+        )
+        result = tokens.from_token_response(body, requested_scope=login.scope)
+        if result.id_token:
+            claims = self._validate_id_token(result.id_token, login.nonce)
+            result = replace(result, id_claims=claims)
+        elif "openid" in login.scope.split():
+            raise errors.InvalidIdToken("'openid' was asked for, but no id_token came back.")
+        return result
+
+    def refresh(self, current: tokens.TokenSet) -> tokens.TokenSet:
+        """Use the refresh token (RFC 6749 section 6); Pagero rotates it every time."""
+        s = self.settings
+        if not current.refresh_token:
+            raise errors.LoginExpired("The access token expired and there is no refresh token.")
+        try:
+            body = self._token_request(
+                lambda client: client.refresh_token(
+                    s.token_url, refresh_token=current.refresh_token, timeout=s.http_timeout
+                ),
+                scope=None,
+            )
+        except errors.TokenRequestError as exc:
+            if exc.code != "invalid_grant":
+                raise
+            # RFC 6749 section 5.2: the refresh token is invalid, expired or
+            # revoked. Only a new login can help; other errors keep the tokens.
+            raise errors.LoginExpired(
+                "Pagero no longer accepts this login's refresh token. Please log in again.",
+                reason=exc.code,
+            ) from None
+        result = tokens.from_token_response(
+            body, requested_scope=current.requested_scope, previous=current
+        )
+        if body.get("id_token"):
+            self._validate_id_token(result.id_token, None)
+        return result
+
+    def revoke(self, current: tokens.TokenSet) -> None:
+        """Revoke refresh then access token (RFC 7009). Failures are logged, not raised:
+        the local logout must complete even when Pagero is unreachable."""
+        s = self.settings
+        if not s.revocation_url:
+            return
+        for value, hint in (
+            (current.refresh_token, "refresh_token"),
+            (current.access_token, "access_token"),
+        ):
+            if not value:
+                continue
+            try:
+                response = self._oauth().revoke_token(
+                    s.revocation_url, token=value, token_type_hint=hint, timeout=s.http_timeout
+                )
+                if response.status_code != 200:
+                    log.warning("revocation of %s answered HTTP %s", hint, response.status_code)
+            except requests.RequestException as exc:
+                log.warning("revocation of %s failed: %s", hint, type(exc).__name__)
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _token_request(self, call, scope: str | None = None) -> dict[str, Any]:
+        """Run one token-endpoint call and translate every failure into an app error."""
+        client = self._oauth(scope=scope)
+        try:
+            return dict(call(client))
+        except requests.ConnectionError as exc:
+            raise errors.TokenEndpointUnavailable(
+                "The app could not connect to Pagero's token endpoint. Please try again later.",
+                reason=type(exc).__name__,
+            ) from None
+        except requests.Timeout:
+            raise errors.TokenEndpointTimeout(
+                "Pagero's token endpoint did not answer in time. Please try again later.",
+                timeout_seconds=self.settings.http_read_timeout,
+            ) from None
+        except requests.HTTPError as exc:
+            raise errors.TokenEndpointUnavailable(
+                f"Pagero's token endpoint answered HTTP {exc.response.status_code}.",
+                upstream_status=exc.response.status_code,
+            ) from None
+        except ValueError:
+            raise errors.MalformedTokenResponse(
+                "Pagero's token endpoint answered with something that is not a JSON object."
+            ) from None
+        except client.oauth_error_class as exc:
+            raise _token_error(exc.error, exc.description) from None
+
+    def _validate_id_token(self, raw: str, nonce: str | None) -> dict[str, Any]:
+        s = self.settings
+        try:
+            return id_token.validate(
+                raw, issuer=s.issuer, client_id=s.client_id, nonce=nonce, keys=self.keys
+            )
+        except requests.RequestException as exc:
+            raise errors.TokenEndpointUnavailable(
+                "The keys that sign Pagero's id_tokens could not be fetched.",
+                reason=type(exc).__name__,
+            ) from None
+
+    def _fetch_jwks(self) -> dict[str, Any]:
+        response = self.http.get(self.settings.jwks_uri, timeout=self.settings.http_timeout)
+        response.raise_for_status()
+        return response.json()
+
+
+def _token_error(code: str | None, description: str | None) -> errors.PageroError:
+    said = f" Pagero said: {description}" if description else ""
+    if code == "invalid_client":
+        return errors.TokenEndpointRejectedClient(
+            "Pagero rejected this app's client credentials (invalid_client). Check "
+            "PAGERO_CLIENT_ID, PAGERO_CLIENT_SECRET and PAGERO_TOKEN_AUTH_METHOD." + said
+        )
+    if code == "invalid_grant":
+        error = errors.TokenRequestError(
+            "Pagero refused the authorization code (invalid_grant): it has expired or "
+            "was already used. Please start again." + said
+        )
+    else:
+        error = errors.TokenRequestError(
+            f"Pagero's token endpoint answered with the error {code!r}." + said
+        )
+        error.status = 502
+    error.code = code or "token_error"
+    return error
+
+
+pagero = PageroClient()

@@ -1,0 +1,69 @@
+"""The pages a user sees: home (log in), profile (who am I), documents (a live API call)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request, session
+
+from . import security, tokens
+from .pagero_client import pagero
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.app_context_processor
+def login_context() -> dict:
+    """Every page (error pages too) knows whether someone is logged in, and
+    gets the logout form's anti-forgery token when they are."""
+    token_set = tokens.load(session)
+    return {
+        "tokens": token_set,
+        "csrf_token": security.csrf_token(session) if token_set else None,
+    }
+
+
+@bp.get("/")
+def home():
+    token_set = tokens.load(session)
+    return render_template(
+        "home.html",
+        scope_choices=pagero.settings.scope_choices.split(),
+        default_scope=pagero.settings.scope.split(),
+        logged_out=request.args.get("logged_out") == "1" and token_set is None,
+    )
+
+
+@bp.get("/profile")
+def profile():
+    token_set = tokens.require(session)
+    return render_template(
+        "profile.html",
+        identity=_identity(token_set),
+        masked={
+            "access_token": tokens.mask(token_set.access_token),
+            "refresh_token": tokens.mask(token_set.refresh_token),
+            "id_token": tokens.mask(token_set.id_token),
+        },
+        expires_in=token_set.expires_in(),
+    )
+
+
+@bp.get("/documents")
+def documents():
+    """Lists the user's documents with fetch() through /api-proxy (static/js/documents.js)."""
+    tokens.require(session)
+    return render_template("documents.html")
+
+
+def _identity(token_set: tokens.TokenSet) -> list[tuple[str, str]]:
+    """Rows for the profile page: OpenID claims when we have them, else what the
+    token response told us (Pagero's ``claims`` field names what it granted)."""
+    if token_set.id_claims:
+        hidden = {"nonce", "at_hash", "c_hash"}
+        return [(k, _text(v)) for k, v in sorted(token_set.id_claims.items()) if k not in hidden]
+    return []
+
+
+def _text(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)

@@ -1,0 +1,103 @@
+"""Small request guards: anti-forgery tokens, safe return paths, the canonical host.
+
+Flask has no built-in CSRF protection and the app has exactly one form that
+changes state (logout) plus the proxy's unsafe methods, so a per-session
+random token compared in constant time is all that is needed; a forms
+library would add weight without adding safety.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import MutableMapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Response, redirect, request
+
+from config import Settings
+
+from . import errors
+
+CSRF_KEY = "csrf_token"
+
+
+def csrf_token(session: MutableMapping[str, Any]) -> str:
+    token = session.get(CSRF_KEY)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session[CSRF_KEY] = token
+    return token
+
+
+def check_csrf(session: MutableMapping[str, Any], submitted: str | None) -> None:
+    expected = session.get(CSRF_KEY)
+    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+        raise errors.CsrfRejected(
+            "This form has expired or did not come from this app. Reload the page and try again."
+        )
+
+
+def safe_return_path(candidate: str | None) -> str | None:
+    """Accept only a local absolute path, so ``next=`` cannot become an open redirect.
+
+    ``//evil.example`` and ``/\\evil.example`` are protocol-relative URLs to a
+    browser, and control characters can split headers, so all are refused.
+    """
+    if not candidate or not candidate.startswith("/") or candidate.startswith(("//", "/\\")):
+        return None
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F or ch == "\\" for ch in candidate):
+        return None
+    parts = urlsplit(candidate)
+    if parts.scheme or parts.netloc:
+        return None
+    return candidate
+
+
+def redirect_to_canonical_host(settings: Settings) -> Response | None:
+    """Send a browser on another host name than the redirect URI's to that host.
+
+    Cookies are per host: a session started on ``127.0.0.1:5000`` is not sent
+    to ``localhost:5000/callback``, and the login would fail with a state
+    error. Moving the browser first keeps the whole login on one host.
+    """
+    canonical = urlsplit(settings.canonical_origin)
+    if request.host.lower() == canonical.netloc.lower():
+        return None
+    target = settings.canonical_origin + request.full_path.rstrip("?")
+    return redirect(target, code=302)
+
+
+def apply_security_headers(response: Response, https: bool) -> Response:
+    """Headers every response carries.
+
+    ``no-referrer`` because the callback URL holds a code; ``no-store`` on
+    everything but static files, since pages show personal data and the
+    callback must not be cached; the CSP allows only our own files, so an
+    injected script has nowhere to load from and nowhere to send tokens.
+    """
+    headers = response.headers
+    headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self' " + _form_targets() + "; "
+        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    )
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if not request.path.startswith("/static/"):
+        headers.setdefault("Cache-Control", "no-store")
+    if https:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
+def _form_targets() -> str:
+    # The home form posts to /login, which redirects to Pagero: CSP's
+    # form-action also governs redirects after a form submission.
+    from .pagero_client import pagero
+
+    parts = urlsplit(pagero.settings.authorize_url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,252 @@
+"""Settings, their environment variables, and the validation run at start-up.
+
+Why one table (``FIELDS``): the variable name, the parser, and the sentence in
+the README all describe the same thing; keeping them side by side means a new
+setting cannot be added without being parsed, validated and documented.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import fields as f
+
+
+class ConfigError(Exception):
+    """Raised at start-up when one or more variables are missing or invalid.
+
+    ``problems`` maps each variable name to what it expects; ``str()`` gives the
+    one message the operator sees.
+    """
+
+    def __init__(self, profile: str, problems: Mapping[str, str]):
+        self.profile = profile
+        self.problems = dict(problems)
+        lines = [f"  {name}: {why}" for name, why in self.problems.items()]
+        super().__init__(
+            f"Invalid configuration for profile {profile!r} (PAGERO_ENV):\n" + "\n".join(lines)
+        )
+
+
+@dataclass(frozen=True)
+class Field:
+    env: str
+    attr: str
+    parse: Callable[[str], Any]
+    doc: str
+    secret: bool = False
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("PAGERO_CLIENT_ID", "client_id", f.parse_text, "Client ID registered with Pagero."),
+    Field(
+        "PAGERO_CLIENT_SECRET",
+        "client_secret",
+        f.parse_text,
+        "Client secret registered with Pagero.",
+        secret=True,
+    ),
+    Field("PAGERO_AUTHORIZE_URL", "authorize_url", f.parse_url, "Step 1: the login page."),
+    Field("PAGERO_TOKEN_URL", "token_url", f.parse_url, "Step 3: the token endpoint."),
+    Field(
+        "PAGERO_ISSUER",
+        "issuer",
+        f.parse_url,
+        "Expected `iss` on the callback (RFC 9207) and in id_tokens.",
+    ),
+    Field("PAGERO_API_BASE_URL", "api_base_url", f.parse_base_url, "Base of the Pagero API."),
+    Field(
+        "PAGERO_REDIRECT_URI",
+        "redirect_uri",
+        f.parse_url,
+        "This app's /callback URL, exactly as registered with Pagero.",
+    ),
+    Field("PAGERO_SCOPE", "scope", f.parse_scope, "Default scope: `all`, or `all openid`."),
+    Field(
+        "PAGERO_SCOPE_CHOICES",
+        "scope_choices",
+        f.parse_scope,
+        "Scopes the home page offers to pick from.",
+    ),
+    Field(
+        "PAGERO_TOKEN_AUTH_METHOD",
+        "token_auth_method",
+        f.one_of("client_secret_basic", "client_secret_post"),
+        "How the app authenticates at the token endpoint.",
+    ),
+    Field(
+        "PAGERO_REVOCATION_URL",
+        "revocation_url",
+        f.parse_url,
+        "RFC 7009 revocation endpoint, used at logout (empty: no revocation).",
+    ),
+    Field(
+        "PAGERO_JWKS_URI",
+        "jwks_uri",
+        f.parse_url,
+        "Keys that sign id_tokens (empty: id_token signatures cannot be checked).",
+    ),
+    Field("PAGERO_USE_PKCE", "use_pkce", f.parse_bool, "Add PKCE S256 (RFC 7636)."),
+    Field(
+        "PAGERO_REQUIRE_ISS",
+        "require_iss",
+        f.parse_bool,
+        "Reject a callback without `iss` (Pagero documents that it sends one).",
+    ),
+    Field(
+        "PAGERO_STATE_MAX_AGE",
+        "state_max_age",
+        f.parse_positive_int,
+        "Seconds a login may take from /login to /callback.",
+    ),
+    Field(
+        "PAGERO_HTTP_CONNECT_TIMEOUT",
+        "http_connect_timeout",
+        f.parse_positive_float,
+        "Seconds to connect to Pagero.",
+    ),
+    Field(
+        "PAGERO_HTTP_READ_TIMEOUT",
+        "http_read_timeout",
+        f.parse_positive_float,
+        "Seconds to wait for Pagero's answer.",
+    ),
+    Field(
+        "PAGERO_REFRESH_MARGIN",
+        "refresh_margin",
+        f.parse_non_negative_int,
+        "Refresh the access token this many seconds before it expires.",
+    ),
+    Field(
+        "SECRET_KEY",
+        "secret_key",
+        f.parse_text,
+        "Flask secret (32+ characters). Sandbox: generated into instance/.",
+        secret=True,
+    ),
+    Field(
+        "SESSION_BACKEND",
+        "session_backend",
+        f.one_of("filesystem"),
+        "Where server-side sessions live.",
+    ),
+    Field(
+        "SESSION_FILE_DIR",
+        "session_file_dir",
+        f.parse_text,
+        "Folder of the filesystem session backend (default: instance/flask_session).",
+    ),
+    Field(
+        "SESSION_LIFETIME",
+        "session_lifetime",
+        f.parse_positive_int,
+        "Seconds a login session lasts.",
+    ),
+    Field("LOG_LEVEL", "log_level", f.one_of("debug", "info", "warning", "error"), "Log level."),
+)
+
+FIELDS_BY_ENV = {fld.env: fld for fld in FIELDS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration the app runs with. Secrets are kept out of ``repr``."""
+
+    profile: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    authorize_url: str
+    token_url: str
+    issuer: str
+    api_base_url: str
+    redirect_uri: str
+    scope: str
+    scope_choices: str
+    token_auth_method: str
+    revocation_url: str | None
+    jwks_uri: str | None
+    use_pkce: bool
+    require_iss: bool
+    state_max_age: int
+    http_connect_timeout: float
+    http_read_timeout: float
+    refresh_margin: int
+    secret_key: str | None = field(repr=False)
+    session_backend: str
+    session_file_dir: str | None
+    session_lifetime: int
+    log_level: str
+
+    @property
+    def http_timeout(self) -> tuple[float, float]:
+        """(connect, read) as ``requests`` takes it."""
+        return (self.http_connect_timeout, self.http_read_timeout)
+
+    @property
+    def canonical_origin(self) -> str:
+        """scheme://host:port of the redirect URI: where the session cookie must live."""
+        parts = urlsplit(self.redirect_uri)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def replace(self, **changes: Any) -> Settings:
+        values = {fl.name: getattr(self, fl.name) for fl in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+
+# Values that must never protect a real deployment.
+WEAK_SECRET_KEYS = {"dev", "secret", "changeme", "change-me", "sandbox", "development"}
+OPTIONAL = {"PAGERO_REVOCATION_URL", "PAGERO_JWKS_URI", "SECRET_KEY", "SESSION_FILE_DIR"}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build :class:`Settings` for the profile in ``PAGERO_ENV``.
+
+    Order of precedence: ``overrides`` (tests), then ``environ`` (defaults to
+    ``os.environ``), then the profile's defaults. Empty strings count as unset
+    for optional URLs so ``PAGERO_REVOCATION_URL=`` switches revocation off.
+    """
+    from .profiles import PROFILES
+
+    env = dict(os.environ if environ is None else environ)
+    for key, value in (overrides or {}).items():
+        env[key] = value if isinstance(value, str) else _to_env(value)
+
+    profile_name = env.get("PAGERO_ENV", "sandbox").strip().lower() or "sandbox"
+    if profile_name not in PROFILES:
+        raise ConfigError(profile_name, {"PAGERO_ENV": "expected one of: " + ", ".join(PROFILES)})
+    profile = PROFILES[profile_name](env)
+
+    values: dict[str, Any] = {"profile": profile_name}
+    problems: dict[str, str] = {}
+    for fld in FIELDS:
+        raw = env.get(fld.env)
+        if raw is None:
+            raw = profile.default(fld.env)
+        if raw is None or (raw.strip() == "" and fld.env in OPTIONAL):
+            if fld.env not in OPTIONAL:
+                problems[fld.env] = "is required in this profile: " + fld.doc
+            values[fld.attr] = None
+            continue
+        try:
+            values[fld.attr] = fld.parse(raw)
+        except ValueError as exc:
+            problems[fld.env] = str(exc)
+            values[fld.attr] = None
+
+    problems.update(profile.check(values, problems))
+    if problems:
+        raise ConfigError(profile_name, problems)
+    return Settings(**values)
+
+
+def _to_env(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)

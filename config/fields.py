@@ -1,0 +1,109 @@
+"""Parsers and checks for individual configuration values.
+
+Each parser takes the raw string from the environment and returns the typed
+value, or raises ``ValueError`` with a sentence that says what is expected.
+The sentence ends up in the start-up error next to the variable's name.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+# RFC 6749 section 3.3: scope-token = 1*NQCHAR (%x21 / %x23-5B / %x5D-7E)
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+def parse_positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("expected a number of seconds, e.g. 10") from None
+    if value <= 0:
+        raise ValueError("expected a number greater than 0")
+    return value
+
+
+def parse_positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("expected a whole number, e.g. 600") from None
+    if value <= 0:
+        raise ValueError("expected a whole number greater than 0")
+    return value
+
+
+def parse_non_negative_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("expected a whole number, e.g. 0") from None
+    if value < 0:
+        raise ValueError("expected a whole number of 0 or more")
+    return value
+
+
+def parse_url(raw: str) -> str:
+    """An absolute http(s) URL without fragment (RFC 6749 section 3.1.2)."""
+    value = raw.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("expected an absolute http:// or https:// URL")
+    if parts.fragment or value.endswith("#"):
+        raise ValueError("expected a URL without a #fragment (RFC 6749 section 3.1.2)")
+    if parts.username or parts.password:
+        raise ValueError("expected a URL without user:password@")
+    return value
+
+
+def parse_base_url(raw: str) -> str:
+    """A URL the app appends API paths to: no query string, no trailing slash."""
+    value = parse_url(raw)
+    if urlsplit(value).query:
+        raise ValueError("expected a base URL without a ?query")
+    return value.rstrip("/")
+
+
+def parse_scope(raw: str) -> str:
+    """A space-separated scope list; Pagero knows ``all`` and ``openid``."""
+    tokens = raw.split()
+    if not tokens:
+        raise ValueError("expected at least one scope, e.g. 'all' or 'all openid'")
+    for token in tokens:
+        if not _SCOPE_TOKEN.match(token):
+            raise ValueError(f"scope {token!r} has characters RFC 6749 section 3.3 forbids")
+    return " ".join(dict.fromkeys(tokens))
+
+
+def one_of(*choices: str):
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError("expected one of: " + ", ".join(choices))
+        return value
+
+    return parse
+
+
+def parse_text(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ValueError("expected a non-empty value")
+    return value
+
+
+def is_https(url: str) -> bool:
+    return urlsplit(url).scheme == "https"

@@ -1,0 +1,24 @@
+"""gunicorn settings for the app: ``gunicorn -c config/gunicorn.py wsgi:app``.
+
+The Dockerfile, ``make demo`` and the tests all start the app with exactly
+this command, so what is tested is what ships. Every value comes from the
+environment with a default that suits a small container.
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('APP_PORT', '5000')}")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+worker_class = "gthread"
+# Longer than PAGERO_HTTP_READ_TIMEOUT, so a slow Pagero gives the user a clear
+# 504 page from the app instead of a killed worker.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+errorlog = "-"
+# %(U)s is the path *without* the query string: /callback?code=... must never
+# reach a log file. No request headers are logged (they carry cookies and tokens).
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'

@@ -1,0 +1,164 @@
+"""The three profiles: ``sandbox`` (default), ``staging`` and ``production``.
+
+A profile supplies defaults and the checks that only make sense for it. Every
+default is a string, exactly what the environment variable would hold, so the
+README's table and the code say the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import fields as f
+from .base import WEAK_SECRET_KEYS
+
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+class BaseProfile:
+    """Defaults every profile shares. ``None`` means: no default, must be set."""
+
+    name = "base"
+    DEFAULTS: Mapping[str, str | None] = {
+        "PAGERO_SCOPE": "all",
+        "PAGERO_SCOPE_CHOICES": "all openid",
+        "PAGERO_TOKEN_AUTH_METHOD": "client_secret_basic",
+        "PAGERO_USE_PKCE": "false",
+        # Pagero's document lists `iss` among the callback parameters, so a
+        # callback without one is not from Pagero (RFC 9207 section 2.4).
+        "PAGERO_REQUIRE_ISS": "true",
+        # RFC 6749 section 10.12 leaves the lifetime of `state` to the client;
+        # ten minutes covers a slow login and bounds replay.
+        "PAGERO_STATE_MAX_AGE": "600",
+        "PAGERO_HTTP_CONNECT_TIMEOUT": "3.05",
+        "PAGERO_HTTP_READ_TIMEOUT": "10",
+        "PAGERO_REFRESH_MARGIN": "60",
+        "SESSION_BACKEND": "filesystem",
+        "SESSION_LIFETIME": "28800",
+        "LOG_LEVEL": "info",
+    }
+
+    def __init__(self, environ: Mapping[str, str]):
+        self.environ = environ
+
+    def default(self, env_name: str) -> str | None:
+        return self.DEFAULTS.get(env_name)
+
+    def check(self, values: Mapping[str, Any], problems: Mapping[str, str]) -> dict[str, str]:
+        """Cross-field and profile-specific rules; returns variable -> problem."""
+        found: dict[str, str] = {}
+        scope = values.get("scope")
+        choices = values.get("scope_choices")
+        if scope and choices and not set(scope.split()) <= set(choices.split()):
+            found["PAGERO_SCOPE"] = "expected a subset of PAGERO_SCOPE_CHOICES"
+        redirect = values.get("redirect_uri")
+        if redirect and urlsplit(redirect).query:
+            found["PAGERO_REDIRECT_URI"] = "expected a URI without ?query"
+        return found
+
+
+class SandboxProfile(BaseProfile):
+    """Local demo against ``python -m sandbox``: works with no variables set.
+
+    The only profile with committed credentials: they are the sandbox's own
+    demo client, worthless anywhere else. Ports follow ``APP_PORT`` and
+    ``SANDBOX_PORT`` so the demo can move both without touching anything else.
+    """
+
+    name = "sandbox"
+
+    def __init__(self, environ: Mapping[str, str]):
+        super().__init__(environ)
+        app_url = f"http://localhost:{environ.get('APP_PORT', '5000')}"
+        sso = f"http://localhost:{environ.get('SANDBOX_PORT', '5001')}"
+        self.DEFAULTS: Mapping[str, str | None] = {
+            **BaseProfile.DEFAULTS,
+            "PAGERO_CLIENT_ID": "pagero-demo-client",
+            "PAGERO_CLIENT_SECRET": "pagero-demo-secret",
+            "PAGERO_AUTHORIZE_URL": f"{sso}/oauth/v2/oauth-authorize",
+            "PAGERO_TOKEN_URL": f"{sso}/oauth/v2/oauth-token",
+            "PAGERO_REVOCATION_URL": f"{sso}/oauth/v2/oauth-revoke",
+            "PAGERO_ISSUER": f"{sso}/oauth/v2/oauth-anonymous",
+            "PAGERO_JWKS_URI": f"{sso}/oauth/v2/oauth-anonymous/jwks",
+            "PAGERO_API_BASE_URL": f"{sso}/api",
+            "PAGERO_REDIRECT_URI": f"{app_url}/callback",
+        }
+
+
+class StagingProfile(BaseProfile):
+    """QA against Pagero's staging: every endpoint and credential comes from the
+    environment, so a staging run can never silently talk to production."""
+
+    name = "staging"
+
+    def check(self, values, problems):
+        found = super().check(values, problems)
+        found.update(_require_https_endpoints(values))
+        found.update(_require_strong_secret_key(values))
+        redirect = values.get("redirect_uri")
+        # A tester's own machine is fine over http (RFC 8252 section 7.3).
+        if (
+            redirect
+            and not f.is_https(redirect)
+            and urlsplit(redirect).hostname not in LOOPBACK_HOSTS
+        ):
+            found["PAGERO_REDIRECT_URI"] = "expected https:// (http only on localhost)"
+        return found
+
+
+class ProductionProfile(BaseProfile):
+    """Pagero Online as documented. The issuer is Curity's convention for
+    Pagero's SSO and is not published by Pagero: verify it on staging."""
+
+    name = "production"
+    DEFAULTS: Mapping[str, str | None] = {
+        **BaseProfile.DEFAULTS,
+        "PAGERO_AUTHORIZE_URL": "https://sso.pageroonline.com/oauth/v2/oauth-authorize",
+        "PAGERO_TOKEN_URL": "https://sso.pageroonline.com/oauth/v2/oauth-token",
+        "PAGERO_REVOCATION_URL": "https://sso.pageroonline.com/oauth/v2/oauth-revoke",
+        "PAGERO_ISSUER": "https://sso.pageroonline.com/oauth/v2/oauth-anonymous",
+        "PAGERO_JWKS_URI": "https://sso.pageroonline.com/oauth/v2/oauth-anonymous/jwks",
+        "PAGERO_API_BASE_URL": "https://api.pageroonline.com",
+        "LOG_LEVEL": "info",
+    }
+
+    def check(self, values, problems):
+        found = super().check(values, problems)
+        found.update(_require_https_endpoints(values))
+        found.update(_require_strong_secret_key(values))
+        redirect = values.get("redirect_uri")
+        if redirect and not f.is_https(redirect):
+            found["PAGERO_REDIRECT_URI"] = "expected an https:// URI in production"
+        return found
+
+
+def _require_https_endpoints(values: Mapping[str, Any]) -> dict[str, str]:
+    """RFC 6749 sections 3.1 and 3.2 require TLS for both endpoints; the API
+    carries the bearer token, so it needs TLS just the same (RFC 6750 section 5.3)."""
+    found = {}
+    for env_name, attr in (
+        ("PAGERO_AUTHORIZE_URL", "authorize_url"),
+        ("PAGERO_TOKEN_URL", "token_url"),
+        ("PAGERO_REVOCATION_URL", "revocation_url"),
+        ("PAGERO_JWKS_URI", "jwks_uri"),
+        ("PAGERO_ISSUER", "issuer"),
+        ("PAGERO_API_BASE_URL", "api_base_url"),
+    ):
+        url = values.get(attr)
+        if url and not f.is_https(url):
+            found[env_name] = "expected an https:// URL outside the sandbox"
+    return found
+
+
+def _require_strong_secret_key(values: Mapping[str, Any]) -> dict[str, str]:
+    key = values.get("secret_key")
+    if key is None:
+        return {"SECRET_KEY": "is required outside the sandbox (32+ random characters)"}
+    if key.lower() in WEAK_SECRET_KEYS or len(key) < 32:
+        return {"SECRET_KEY": "expected 32+ random characters, not a default or short value"}
+    return {}
+
+
+PROFILES = {p.name: p for p in (SandboxProfile, StagingProfile, ProductionProfile)}

@@ -1,0 +1,125 @@
+"""Fixtures: a live sandbox and a live app on loopback ports, a headless browser.
+
+The sandbox and the app are real HTTP servers (threads in this process). The
+sandbox lives for the whole session and is reset before each test; each test
+gets its own app (``make_app``) with its own instance folder, swapped in
+behind the same port so the sandbox's registered redirect URI stays valid.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from app import create_app
+from sandbox import create_sandbox
+from tests.browser import Browser
+from tests.recorder import RecordingApp
+from tests.servers import LiveServer, free_port
+
+
+@pytest.fixture(scope="session")
+def ports() -> dict[str, int]:
+    return {"app": free_port(), "sandbox": free_port(), "gunicorn": free_port()}
+
+
+@pytest.fixture(scope="session")
+def sandbox_app(ports) -> Flask:
+    base = f"http://localhost:{ports['sandbox']}"
+    return create_sandbox(
+        {
+            "SANDBOX_PORT": str(ports["sandbox"]),
+            "SANDBOX_BASE_URL": base,
+            "SANDBOX_REDIRECT_URIS": " ".join(
+                f"http://localhost:{ports[name]}/callback" for name in ("app", "gunicorn")
+            ),
+            "SANDBOX_POST_LOGOUT_REDIRECT_URIS": f"http://localhost:{ports['app']}/",
+            "SANDBOX_SLOW_SECONDS": "3",
+            "SANDBOX_LARGE_DOCUMENT_BYTES": str(2 * 1024 * 1024),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def sandbox_recorder(sandbox_app) -> RecordingApp:
+    return RecordingApp(sandbox_app.wsgi_app)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(ports, sandbox_app, sandbox_recorder) -> Iterator[LiveServer]:
+    sandbox_app.wsgi_app = sandbox_recorder
+    server = LiveServer(sandbox_app, ports["sandbox"]).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server, sandbox_app, sandbox_recorder):
+    """The sandbox's state, reset: counters, faults, clock, logins, tokens."""
+    state = sandbox_app.extensions["pagero_sandbox"]
+    state.reset()
+    sandbox_recorder.clear()
+    yield state
+    state.reset()
+
+
+@pytest.fixture(scope="session")
+def app_server(ports) -> Iterator[LiveServer]:
+    server = LiveServer(None, ports["app"]).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app_settings(ports, tmp_path) -> dict[str, Any]:
+    """The app's configuration against the test sandbox (sandbox profile defaults)."""
+    return {
+        "PAGERO_ENV": "sandbox",
+        "APP_PORT": str(ports["app"]),
+        "SANDBOX_PORT": str(ports["sandbox"]),
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "PAGERO_HTTP_READ_TIMEOUT": "5",
+        "PAGERO_HTTP_CONNECT_TIMEOUT": "2",
+    }
+
+
+@pytest.fixture
+def make_app(app_server, sandbox, app_settings) -> Callable[..., Flask]:
+    """Build an app with overrides and serve it on the app port."""
+
+    def build(**overrides: Any) -> Flask:
+        app = create_app({**app_settings, **overrides})
+        app_server.app.target = app
+        return app
+
+    return build
+
+
+@pytest.fixture
+def client_app(make_app) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def app_url(ports) -> str:
+    return f"http://localhost:{ports['app']}"
+
+
+@pytest.fixture
+def browser(client_app, app_url) -> Browser:
+    return Browser(app_url)
+
+
+@pytest.fixture
+def new_browser(app_url) -> Callable[[], Browser]:
+    return lambda: Browser(app_url)
+
+
+@pytest.fixture(autouse=True)
+def _capture_all_logs(caplog):
+    caplog.set_level(logging.DEBUG)
+    yield
