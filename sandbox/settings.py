@@ -1,0 +1,166 @@
+"""Sandbox settings: every value from a config mapping or the environment, with a default.
+
+A key present in the mapping given to ``create_sandbox`` wins; otherwise the environment
+variable of the same name is read; otherwise the default below applies. Values are validated
+once, here, and every bad variable is named in a single error so a QA engineer fixing a
+``.env`` file sees all problems at once.
+
+Settings (default in brackets):
+
+- ``SANDBOX_HOST`` [127.0.0.1], ``SANDBOX_PORT`` [5001]: where ``python -m sandbox`` listens.
+- ``SANDBOX_BASE_URL`` [http://localhost:{SANDBOX_PORT}]: public base of every URL emitted.
+- ``SANDBOX_ISSUER`` [{BASE}/oauth/v2/oauth-anonymous]: the ``iss`` of every response.
+- ``SANDBOX_CLIENT_ID`` [pagero-demo-client], ``SANDBOX_CLIENT_SECRET`` [pagero-demo-secret]:
+  the one registered client (Basic or form-body authentication).
+- ``SANDBOX_REDIRECT_URIS`` [http://localhost:5000/callback] and
+  ``SANDBOX_POST_LOGOUT_REDIRECT_URIS`` [http://localhost:5000/]: space or comma separated,
+  matched exactly.
+- ``SANDBOX_ACCESS_TOKEN_TTL`` [600] (also the id_token lifetime),
+  ``SANDBOX_REFRESH_TOKEN_TTL`` [86400], ``SANDBOX_CODE_TTL`` [60]: seconds.
+- ``SANDBOX_SECRET_KEY`` [random per process]: signs the ``pagero_sandbox_sso`` cookie.
+- ``SANDBOX_LARGE_DOCUMENT_BYTES`` [209715200, 200 MiB]: size of each company's large document.
+- ``SANDBOX_FAULTS`` [none]: comma-separated fault names (:mod:`sandbox.faults`).
+- ``SANDBOX_SLOW_SECONDS`` [5]: how long ``token_slow`` stalls the token endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.faults import KNOWN_FAULTS
+
+DEFAULTS: dict[str, str] = {
+    "SANDBOX_HOST": "127.0.0.1",
+    "SANDBOX_PORT": "5001",
+    "SANDBOX_CLIENT_ID": "pagero-demo-client",
+    "SANDBOX_CLIENT_SECRET": "pagero-demo-secret",  # a public demo credential
+    "SANDBOX_REDIRECT_URIS": "http://localhost:5000/callback",
+    "SANDBOX_POST_LOGOUT_REDIRECT_URIS": "http://localhost:5000/",
+    "SANDBOX_ACCESS_TOKEN_TTL": "600",
+    "SANDBOX_REFRESH_TOKEN_TTL": "86400",
+    "SANDBOX_CODE_TTL": "60",
+    "SANDBOX_LARGE_DOCUMENT_BYTES": str(200 * 1024 * 1024),
+    "SANDBOX_FAULTS": "",
+    "SANDBOX_SLOW_SECONDS": "5",
+}
+
+#: Where Pagero's SSO (Curity) publishes its anonymous OAuth profile; the issuer, metadata
+#: and JWKS all live under it.
+ISSUER_PATH = "/oauth/v2/oauth-anonymous"
+
+
+class SandboxConfigError(ValueError):
+    """One or more ``SANDBOX_*`` settings are invalid; the message names each of them."""
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Validated sandbox configuration. Build it with :func:`load_settings`."""
+
+    host: str
+    port: int
+    base_url: str
+    issuer: str
+    client_id: str
+    client_secret: str
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    access_token_ttl: int
+    refresh_token_ttl: int
+    code_ttl: int
+    secret_key: str
+    large_document_bytes: int
+    faults: frozenset[str]
+    slow_seconds: float
+
+    def url(self, path: str) -> str:
+        """Absolute public URL of a sandbox path (every URL the sandbox emits uses the base)."""
+        return self.base_url + path
+
+
+def load_settings(config: Mapping[str, Any] | None = None) -> SandboxSettings:
+    """Read, default and validate every ``SANDBOX_*`` setting.
+
+    :raises SandboxConfigError: naming every variable that is not valid.
+    """
+    config = config or {}
+    errors: list[str] = []
+
+    def raw(name: str, default: str | None = None) -> str | None:
+        if name in config:
+            value = config[name]
+            return None if value is None else str(value)
+        return os.environ.get(name, DEFAULTS.get(name, default))
+
+    def integer(name: str, minimum: int) -> int:
+        value = raw(name) or ""
+        try:
+            number = int(value)
+        except ValueError:
+            errors.append(f"{name} must be an integer, got {value!r}")
+            return minimum
+        if number < minimum:
+            errors.append(f"{name} must be at least {minimum}, got {number}")
+        return number
+
+    def number(name: str) -> float:
+        value = raw(name) or ""
+        try:
+            result = float(value)
+        except ValueError:
+            errors.append(f"{name} must be a number of seconds, got {value!r}")
+            return 0.0
+        if result < 0:
+            errors.append(f"{name} must not be negative, got {value!r}")
+        return result
+
+    def uri_list(name: str) -> tuple[str, ...]:
+        uris = tuple(u for u in re.split(r"[\s,]+", raw(name) or "") if u)
+        bad = [u for u in uris if not u.startswith(("http://", "https://"))]
+        if not uris or bad:
+            errors.append(f"{name} must list absolute http(s) URIs, got {raw(name)!r}")
+        return uris
+
+    port = integer("SANDBOX_PORT", 0)
+    base_url = (raw("SANDBOX_BASE_URL") or f"http://localhost:{port}").rstrip("/")
+    if not base_url.startswith(("http://", "https://")):
+        errors.append(f"SANDBOX_BASE_URL must be an absolute http(s) URL, got {base_url!r}")
+    issuer = (raw("SANDBOX_ISSUER") or base_url + ISSUER_PATH).rstrip("/")
+
+    faults = frozenset(f for f in re.split(r"[\s,]+", raw("SANDBOX_FAULTS") or "") if f)
+    if unknown := faults - KNOWN_FAULTS:
+        errors.append(
+            f"SANDBOX_FAULTS has unknown fault(s) {sorted(unknown)}; "
+            f"known: {', '.join(sorted(KNOWN_FAULTS))}"
+        )
+
+    settings = SandboxSettings(
+        host=raw("SANDBOX_HOST") or DEFAULTS["SANDBOX_HOST"],
+        port=port,
+        base_url=base_url,
+        issuer=issuer,
+        client_id=raw("SANDBOX_CLIENT_ID") or "",
+        client_secret=raw("SANDBOX_CLIENT_SECRET") or "",
+        redirect_uris=uri_list("SANDBOX_REDIRECT_URIS"),
+        post_logout_redirect_uris=uri_list("SANDBOX_POST_LOGOUT_REDIRECT_URIS"),
+        access_token_ttl=integer("SANDBOX_ACCESS_TOKEN_TTL", 1),
+        refresh_token_ttl=integer("SANDBOX_REFRESH_TOKEN_TTL", 1),
+        code_ttl=integer("SANDBOX_CODE_TTL", 1),
+        # A random key per process means sandbox SSO cookies die with the process, which is
+        # what a throwaway stand-in wants; set one to survive restarts.
+        secret_key=raw("SANDBOX_SECRET_KEY") or secrets.token_hex(32),
+        large_document_bytes=integer("SANDBOX_LARGE_DOCUMENT_BYTES", 1),
+        faults=faults,
+        slow_seconds=number("SANDBOX_SLOW_SECONDS"),
+    )
+    for name in ("SANDBOX_CLIENT_ID", "SANDBOX_CLIENT_SECRET"):
+        if not raw(name):
+            errors.append(f"{name} must not be empty")
+    if errors:
+        raise SandboxConfigError("Invalid sandbox configuration: " + "; ".join(errors))
+    return settings

@@ -1,0 +1,51 @@
+"""Sandbox-only admin helpers and test introspection."""
+
+from __future__ import annotations
+
+import time
+
+
+def test_stats_reports_counts_and_never_tokens(sso, state):
+    body = sso.tokens()
+    sso.refresh(body["refresh_token"])
+    response = sso.client.get("/_sandbox/stats")
+    assert response.get_json() == {"counts": {"authorization_code": 1, "refresh_token": 1}}
+    text = response.get_data(as_text=True)
+    assert not any(secret in text for secret in state.issued_secrets())
+
+
+def test_faults_endpoint_replaces_the_fault_set(sso, state):
+    state.faults.add("api_401")
+    response = sso.client.post("/_sandbox/faults", json={"faults": ["token_500", "wrong_iss"]})
+    assert response.status_code == 200
+    assert state.faults == {"token_500", "wrong_iss"}
+    assert sso.client.get("/_sandbox/faults").get_json() == {"faults": ["token_500", "wrong_iss"]}
+    sso.client.post("/_sandbox/faults", json={"faults": []})
+    assert state.faults == set()
+
+
+def test_faults_endpoint_rejects_unknown_names_and_bad_bodies(sso, state):
+    assert sso.client.post("/_sandbox/faults", json={"faults": ["nope"]}).status_code == 400
+    assert sso.client.post("/_sandbox/faults", json=["api_401"]).status_code == 400
+    assert sso.client.post("/_sandbox/faults", data="x").status_code == 400
+    assert state.faults == set()
+
+
+def test_clock_endpoint_expires_codes(sso, state):
+    code = sso.code()
+    assert sso.client.post("/_sandbox/clock", json={"seconds": 120}).status_code == 200
+    assert sso.exchange(code).get_json()["error"] == "invalid_grant"
+    assert sso.client.post("/_sandbox/clock", json={"seconds": -1}).status_code == 400
+
+
+def test_reset_forgets_tokens_logins_counts_faults_and_clock_but_keeps_keys(sso, state):
+    body = sso.tokens()
+    kid = state.keys.current_kid
+    state.faults.add("api_503")
+    state.advance_clock(1000)
+    assert sso.client.post("/_sandbox/reset").status_code == 200
+    assert state.counts == {} and state.faults == set()
+    assert abs(state.now() - time.time()) < 5
+    assert sso.api("/document/v1/documents", body["access_token"]).status_code == 401
+    assert sso.authorize().status_code == 200  # the SSO login is gone too
+    assert state.keys.current_kid == kid

@@ -1,0 +1,103 @@
+"""id_token validation (OpenID Connect Core section 3.1.3.7) on locally signed tokens."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet, OctKey, RSAKey
+
+from app import errors
+from app.id_token import KeyCache, validate
+
+ISSUER = "https://sso.example/oauth/v2/oauth-anonymous"
+CLIENT = "client-1"
+
+
+@pytest.fixture(scope="module")
+def key() -> RSAKey:
+    return RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": "RS256", "use": "sig"})
+
+
+def _jwks(*keys: RSAKey) -> dict:
+    return KeySet(list(keys)).as_dict(private=False)
+
+
+def _claims(**changes) -> dict:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": "u1", "aud": CLIENT, "iat": now, "exp": now + 300}
+    claims["nonce"] = "n-1"
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _sign(key, claims, alg="RS256", kid="k1") -> str:
+    return jwt.encode({"alg": alg, "kid": kid}, claims, key)
+
+
+def _validate(token, key, nonce="n-1"):
+    keys = KeyCache(lambda: _jwks(key))
+    return validate(token, issuer=ISSUER, client_id=CLIENT, nonce=nonce, keys=keys)
+
+
+def test_good_id_token_gives_its_claims(key):
+    assert _validate(_sign(key, _claims()), key)["sub"] == "u1"
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"aud": "someone-else"}, "aud"),
+        ({"iss": "https://evil.example"}, "iss"),
+        ({"exp": int(time.time()) - 3600}, "exp"),
+        ({"nonce": "n-other"}, "nonce"),
+        ({"nonce": None}, "nonce"),
+        ({"sub": None}, "sub"),
+        ({"aud": [CLIENT, "other"]}, "azp"),
+    ],
+)
+def test_id_token_with_a_wrong_claim_is_rejected(key, changes, why):
+    with pytest.raises(errors.InvalidIdToken) as caught:
+        _validate(_sign(key, _claims(**changes)), key)
+    assert why in caught.value.description
+
+
+def test_tampered_signature_is_rejected(key):
+    token = _sign(key, _claims())
+    head, body, sig = token.split(".")
+    forged = _sign(key, _claims(sub="admin")).split(".")[1]
+    with pytest.raises(errors.InvalidIdToken):
+        _validate(f"{head}.{forged}.{sig}", key)
+
+
+def test_hmac_signed_with_a_guessable_secret_is_rejected(key):
+    token = _sign(OctKey.import_key("client-secret-as-hmac-key-0123456789"), _claims(), "HS256")
+    with pytest.raises(errors.InvalidIdToken):
+        _validate(token, key)
+
+
+def test_unknown_kid_refetches_the_jwks_once(key):
+    rotated = RSAKey.generate_key(2048, parameters={"kid": "k2", "alg": "RS256"})
+    published = [_jwks(key)]
+    fetches = []
+
+    def fetch():
+        fetches.append(1)
+        return published[-1]
+
+    keys = KeyCache(fetch)
+    keys.MIN_REFRESH_INTERVAL = 0
+    assert validate(
+        _sign(key, _claims()), issuer=ISSUER, client_id=CLIENT, nonce="n-1", keys=keys
+    )
+    published.append(_jwks(key, rotated))
+    claims = validate(
+        _sign(rotated, _claims(), kid="k2"),
+        issuer=ISSUER,
+        client_id=CLIENT,
+        nonce="n-1",
+        keys=keys,
+    )
+    assert claims["sub"] == "u1"
+    assert len(fetches) == 2
