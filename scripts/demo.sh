@@ -22,13 +22,12 @@ for port in "$APP_PORT" "$SANDBOX_PORT"; do
 done
 
 pids=()
-stop() {
-  trap - INT TERM EXIT
+cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  echo "demo: stopped"
 }
-trap stop INT TERM EXIT
+trap 'cleanup; echo "demo: stopped"; exit 0' INT TERM
+trap cleanup EXIT
 
 "$PY" -m sandbox &
 pids+=($!)
@@ -59,4 +58,7 @@ cat <<TXT
   Press Ctrl-C to stop both.
 
 TXT
+set +e
 wait -n "${pids[@]}"
+echo "demo: a server stopped unexpectedly (exit $?)" >&2
+exit 1
