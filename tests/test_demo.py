@@ -69,7 +69,11 @@ def test_demo_refuses_a_busy_port(tmp_path):
         env = {**os.environ, "APP_PORT": str(busy.getsockname()[1])}
         env["SANDBOX_PORT"] = str(free_port())
         done = subprocess.run(
-            ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+            ["bash", "scripts/demo.sh"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
             timeout=30,
         )
     assert done.returncode == 1

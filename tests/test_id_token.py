@@ -65,7 +65,7 @@ def test_id_token_with_a_wrong_claim_is_rejected(key, changes, why):
 
 def test_tampered_signature_is_rejected(key):
     token = _sign(key, _claims())
-    head, body, sig = token.split(".")
+    head, _body, sig = token.split(".")
     forged = _sign(key, _claims(sub="admin")).split(".")[1]
     with pytest.raises(errors.InvalidIdToken):
         _validate(f"{head}.{forged}.{sig}", key)
@@ -88,9 +88,7 @@ def test_unknown_kid_refetches_the_jwks_once(key):
 
     keys = KeyCache(fetch)
     keys.MIN_REFRESH_INTERVAL = 0
-    assert validate(
-        _sign(key, _claims()), issuer=ISSUER, client_id=CLIENT, nonce="n-1", keys=keys
-    )
+    assert validate(_sign(key, _claims()), issuer=ISSUER, client_id=CLIENT, nonce="n-1", keys=keys)
     published.append(_jwks(key, rotated))
     claims = validate(
         _sign(rotated, _claims(), kid="k2"),
