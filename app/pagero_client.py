@@ -140,13 +140,23 @@ class PageroClient:
         """
         s = self.settings
         if "error" in params:
-            # The error itself is the news; the state only gets used up.
+            # The error itself is the news; the state only gets used up. RFC 9207
+            # section 2.4 applies to error responses too: a foreign one is named so.
             with suppress(errors.CallbackError):
                 login_state.take(session, params.get("state"), s.state_max_age)
+            if "iss" in params:
+                self._check_issuer(params["iss"])
             raise errors.AuthorizationDenied(params["error"], params.get("error_description"))
 
         login = login_state.take(session, params.get("state"), s.state_max_age)
-        issuer = params.get("iss")
+        self._check_issuer(params.get("iss"))
+        code = params.get("code")
+        if not code:
+            raise errors.MissingCode("The answer from Pagero has no authorization code.")
+        return login, code
+
+    def _check_issuer(self, issuer: str | None) -> None:
+        s = self.settings
         if issuer is None:
             if s.require_iss:
                 raise errors.MissingIssuer(
@@ -162,10 +172,6 @@ class PageroClient:
                 received_issuer=issuer,
                 expected_issuer=s.issuer,
             )
-        code = params.get("code")
-        if not code:
-            raise errors.MissingCode("The answer from Pagero has no authorization code.")
-        return login, code
 
     # -- Step 3: exchanging to a token --------------------------------------------
 

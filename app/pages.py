@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, render_template, request, session
 
 from . import security, tokens
@@ -59,11 +61,18 @@ def _identity(token_set: tokens.TokenSet) -> list[tuple[str, str]]:
     token response told us (Pagero's ``claims`` field names what it granted)."""
     if token_set.id_claims:
         hidden = {"nonce", "at_hash", "c_hash"}
-        return [(k, _text(v)) for k, v in sorted(token_set.id_claims.items()) if k not in hidden]
+        claims = sorted(token_set.id_claims.items())
+        return [(k, _text(v, k)) for k, v in claims if k not in hidden]
     return []
 
 
-def _text(value) -> str:
+TIME_CLAIMS = {"exp", "iat", "auth_time", "nbf", "updated_at"}
+
+
+def _text(value, name: str = "") -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value))
+    if name in TIME_CLAIMS and isinstance(value, int | float):
+        moment = datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"{moment} ({value})"
     return str(value)

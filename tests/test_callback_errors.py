@@ -126,6 +126,15 @@ def test_cancel_at_pagero_gets_the_access_denied_page(browser, sandbox, ports):
     assert _error_code(again) == "access_denied"
 
 
+def test_error_answer_from_another_issuer_is_named_as_such(browser, sandbox):
+    sandbox.faults.add("wrong_iss")
+    page = browser.get(browser.open_login().headers["Location"])
+    back = browser.submit_login(page, "", "", cancel=True)
+    response = browser.get(back.headers["Location"])
+    assert response.status_code == 400
+    assert _error_code(response) == "issuer_mismatch"
+
+
 def _fresh_state(browser: Browser) -> str:
     return query_of(browser.open_login().headers["Location"])["state"][0]
 

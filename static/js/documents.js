@@ -55,13 +55,13 @@
       tbody.textContent = "";
       (body.items || []).forEach(function (doc) {
         var tr = document.createElement("tr");
-        tr.appendChild(cell(doc.documentNumber));
+        tr.appendChild(cell(doc.documentNumber, "nowrap"));
         tr.appendChild(cell(doc.documentType));
         tr.appendChild(cell(doc.direction));
-        tr.appendChild(cell(doc.issueDate));
+        tr.appendChild(cell(doc.issueDate, "nowrap"));
         tr.appendChild(cell(doc.direction === "inbound" ? doc.senderName : doc.receiverName));
-        tr.appendChild(cell((doc.totalAmount != null ? doc.totalAmount : "") + " " +
-          (doc.currency || ""), "num"));
+        var amount = doc.totalAmount != null ? Number(doc.totalAmount).toFixed(2) : "";
+        tr.appendChild(cell(amount + " " + (doc.currency || ""), "num nowrap"));
         tr.appendChild(cell(doc.status));
         tbody.appendChild(tr);
       });
