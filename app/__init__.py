@@ -18,6 +18,7 @@ from .extensions import server_session
 from .logging_setup import configure_logging
 from .pagero_client import pagero
 from .security import apply_security_headers
+from .token_store import FileTokenStore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     pagero.init_app(app)
     server_session.init_app(app)
+    app.extensions["token_store"] = FileTokenStore(os.path.join(app.instance_path, "tokens"))
     register_error_handlers(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)

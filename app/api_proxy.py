@@ -1,20 +1,31 @@
 """``/api-proxy``: the browser's only way to the Pagero API (backend-for-frontend).
 
 "Making an API request using an access token" from Pagero's document happens
-here, on the server, so the token never reaches the browser. This first
-version forwards GET and HEAD; the path is checked so the target can never
-leave ``PAGERO_API_BASE_URL``.
+here, on the server, so the token never reaches the browser:
+
+* the target is ``PAGERO_API_BASE_URL`` + a path checked by :func:`safe_api_path`,
+  so it can never leave the API base (and optionally ``PAGERO_API_ALLOWED_PATHS``);
+* unsafe methods need ``X-CSRF: 1`` and a same-origin ``Origin`` (a cross-site
+  form can send neither), as Duende BFF does;
+* headers pass only through allow-lists in both directions: the browser's
+  cookies never go upstream, Pagero's ``Set-Cookie`` never comes back;
+* bodies stream both ways, so a 200 MB document costs a few 64 KiB buffers;
+* the access token is refreshed before it expires and once more when the API
+  answers ``401 invalid_token``; the request is then retried once when its body
+  could be kept (no body, or at most :data:`REPLAYABLE_BODY` bytes).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
+import time
+from collections.abc import Iterator
 from urllib.parse import unquote
 
 import requests
-from flask import Blueprint, Response, request, session, stream_with_context
+from flask import Blueprint, Response, redirect, request, session, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
 from . import errors, tokens
@@ -22,6 +33,46 @@ from .pagero_client import pagero
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api_proxy", __name__)
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+SAFE_METHODS = {"GET", "HEAD"}
+
+#: Headers passed from the browser to the API; cookies and Authorization never are.
+FORWARD_REQUEST_HEADERS = (
+    "Accept",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Content-Type",
+    "Content-Language",
+    "If-Match",
+    "If-None-Match",
+    "If-Modified-Since",
+    "If-Unmodified-Since",
+    "If-Range",
+    "Range",
+)
+#: Headers passed back; hop-by-hop headers, Set-Cookie and caching headers never are
+#: (every proxied answer is personal data and leaves as ``Cache-Control: no-store``).
+FORWARD_RESPONSE_HEADERS = (
+    "Content-Type",
+    "Content-Length",
+    "Content-Encoding",
+    "Content-Language",
+    "Content-Disposition",
+    "Content-Range",
+    "Accept-Ranges",
+    "ETag",
+    "Last-Modified",
+    "Retry-After",
+    "WWW-Authenticate",
+)
+#: Bodies up to this size are kept in memory so the request can be retried after
+#: a refresh; larger ones stream straight through and are sent once.
+REPLAYABLE_BODY = 1024 * 1024
+CHUNK = 64 * 1024
+
+# RFC 3986 pchar without '%' (already decoded once by Werkzeug) and without '@'.
+_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:-]+$")
 
 
 class AnyPathConverter(PathConverter):
@@ -35,69 +86,140 @@ class AnyPathConverter(PathConverter):
 
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("anypath", AnyPathConverter))
 
-#: Headers passed from the browser to the API; cookies and Authorization never are.
-FORWARD_REQUEST_HEADERS = (
-    "Accept",
-    "Accept-Language",
-    "If-None-Match",
-    "If-Modified-Since",
-    "Range",
-)
-#: Headers passed back; hop-by-hop headers and Set-Cookie never are.
-FORWARD_RESPONSE_HEADERS = (
-    "Content-Type",
-    "Content-Length",
-    "Content-Language",
-    "Content-Disposition",
-    "ETag",
-    "Last-Modified",
-    "Accept-Ranges",
-    "Content-Range",
-    "WWW-Authenticate",
-)
-_SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:-]+$")
-_refresh_lock = threading.Lock()
 
-
-def safe_api_path(path: str) -> str:
+def safe_api_path(path: str, allowed: tuple[str, ...] | None = None) -> str:
     """Return ``path`` if it is a plain relative path below the API base, else raise.
 
-    Werkzeug has already percent-decoded the URL once; decoding again catches
-    double encoding (``%252e%252e``). Each segment must be plain RFC 3986
-    ``pchar`` without ``@``, and no segment may be ``.`` or ``..``.
+    Werkzeug has already percent-decoded the URL once; a ``%`` left over means
+    double encoding (``%252e%252e``) and is refused, as is any segment that is
+    empty, ``.`` or ``..``, or holds a character outside RFC 3986 ``pchar``
+    (which rules out ``\\``, ``@``, whitespace and control characters).
     """
-    decoded = unquote(path)
-    bad = (
-        not path
-        or path.startswith("/")
-        or "\\" in decoded
-        or "//" in path
-        or "@" in decoded
-        or "%" in path
-        or any(ord(c) < 0x21 or ord(c) == 0x7F for c in decoded)
-    )
     segments = path.split("/")
-    if bad or any(s in ("", ".", "..") or not _SEGMENT.match(s) for s in segments):
+    if not path or any(s in ("", ".", "..") or not _SEGMENT.match(s) for s in segments):
         raise errors.BadProxyPath(
-            "The API path must be a plain relative path such as 'document/v1/documents'."
+            "The API path must be a plain relative path such as 'document/v1/documents'.",
+        )
+    if unquote(path) != path:  # cannot happen after the check above; kept as a guard
+        raise errors.BadProxyPath("The API path must not be percent-encoded twice.")
+    if allowed is not None and not any(path == p or path.startswith(p + "/") for p in allowed):
+        raise errors.ApiPathNotAllowed(
+            "This app only forwards API paths under: " + ", ".join(allowed),
         )
     return path
 
 
-# merge_slashes=False: werkzeug would otherwise answer '//' with a redirect.
-@bp.route("/api-proxy/<anypath:path>", methods=["GET", "HEAD"], merge_slashes=False)
+@bp.route("/api-proxy/<anypath:path>", methods=METHODS, merge_slashes=False)
 def proxy(path: str):
     """Forward the call to Pagero with the session's bearer token; stream the answer back."""
-    target = f"{pagero.settings.api_base_url}/{safe_api_path(path)}"
-    token_set = _fresh_tokens()
+    settings = pagero.settings
+    target = f"{settings.api_base_url}/{safe_api_path(path, settings.api_allowed_paths)}"
+    if request.method not in SAFE_METHODS:
+        _check_anti_forgery()
+    if tokens.load(session) is None and _is_navigation():
+        # A person typed or clicked the URL: log in and come back here.
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    request.max_content_length = settings.proxy_max_body
+    body, replayable = _request_body()
+    started = time.monotonic()
+    token_set = tokens.fresh(session, pagero.refresh)
+    upstream = _send(target, token_set, body)
+    if upstream.status_code == 401 and _invalid_token(upstream):
+        upstream.close()
+        token_set = tokens.fresh(session, pagero.refresh, rejected=token_set.access_token)
+        if replayable:
+            upstream = _send(target, token_set, body)
+        else:
+            raise errors.UpstreamRejectedToken(
+                "The API refused the access token while a large upload was streaming. "
+                "The token has been renewed: send the request again."
+            )
+    log.info(
+        "api %s /%s -> %s in %.0f ms",
+        request.method,
+        path,
+        upstream.status_code,
+        (time.monotonic() - started) * 1000,
+    )
+    return Response(
+        _relay(upstream),
+        status=upstream.status_code,
+        headers=_response_headers(upstream),
+        direct_passthrough=True,
+    )
+
+
+def _check_anti_forgery() -> None:
+    """State-changing calls must prove they come from our own pages' scripts.
+
+    ``X-CSRF`` is a custom header: a cross-site form cannot set it, and a
+    cross-site ``fetch`` that sets it needs a CORS preflight we never answer.
+    ``Origin`` and ``Sec-Fetch-Site``, when the browser sends them, must say
+    same-origin.
+    """
+    if request.headers.get("X-CSRF") != "1":
+        raise errors.CsrfRejected(
+            "State-changing API calls need the header 'X-CSRF: 1' (anti-forgery)."
+        )
+    origin = request.headers.get("Origin")
+    own = {pagero.settings.canonical_origin, f"{request.scheme}://{request.host}"}
+    if origin is not None and origin not in own:
+        raise errors.CsrfRejected("State-changing API calls must come from this app's pages.")
+    if request.headers.get("Sec-Fetch-Site") not in (None, "same-origin", "none"):
+        raise errors.CsrfRejected("State-changing API calls must come from this app's pages.")
+
+
+def _is_navigation() -> bool:
+    if request.headers.get("Sec-Fetch-Mode") == "navigate":
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return request.method == "GET" and best == "text/html"
+
+
+def _request_body() -> tuple[bytes | _StreamingBody | None, bool]:
+    """The body to send upstream and whether it can be sent a second time."""
+    if request.method in SAFE_METHODS:
+        return None, True
+    length = request.content_length
+    if length is not None and length <= REPLAYABLE_BODY:
+        return request.stream.read(), True  # 413 here when over PAGERO_PROXY_MAX_BODY
+    if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
+        return None, True
+    return _StreamingBody(request.stream, length), False
+
+
+class _StreamingBody:
+    """A file-like view of the incoming body: ``requests`` reads it in blocks and,
+    because ``len`` is set when known, sends a Content-Length instead of chunks."""
+
+    def __init__(self, stream, length: int | None):
+        self.stream = stream
+        if length is not None:
+            self.len = length
+
+    def read(self, size: int = CHUNK) -> bytes:
+        return self.stream.read(CHUNK if size is None or size < 0 else size)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.stream.read(CHUNK):
+            yield chunk
+
+
+def _send(target: str, token_set: tokens.TokenSet, body) -> requests.Response:
     headers = {h: request.headers[h] for h in FORWARD_REQUEST_HEADERS if h in request.headers}
+    # The browser's encodings, not requests' default: we relay the bytes as they come.
+    headers.setdefault("Accept-Encoding", "identity")
     headers["Authorization"] = f"Bearer {token_set.access_token}"
+    data = body
+    if isinstance(body, _StreamingBody) and not hasattr(body, "len"):
+        data = iter(body)  # unknown length: chunked transfer upstream too
     try:
-        upstream = pagero.http.request(
+        return pagero.http.request(
             request.method,
             target,
             params=request.args.to_dict(flat=False),
             headers=headers,
+            data=data,
             stream=True,
             allow_redirects=False,
             timeout=pagero.settings.http_timeout,
@@ -105,48 +227,45 @@ def proxy(path: str):
     except requests.Timeout:
         raise errors.ApiTimeout("The Pagero API did not answer in time.") from None
     except requests.RequestException as exc:
+        if isinstance(exc.__context__, RequestEntityTooLarge):
+            raise exc.__context__ from None
         raise errors.ApiUnavailable(
             "The Pagero API could not be reached.", reason=type(exc).__name__
         ) from None
-    log.info("api %s /%s -> %s", request.method, path, upstream.status_code)
-    response_headers = {
-        h: upstream.headers[h] for h in FORWARD_RESPONSE_HEADERS if h in upstream.headers
+
+
+def _invalid_token(upstream: requests.Response) -> bool:
+    """RFC 6750 section 3.1: ``error="invalid_token"`` means "get a new token"."""
+    challenge = upstream.headers.get("WWW-Authenticate", "")
+    return challenge.lower().startswith("bearer") and 'error="invalid_token"' in challenge
+
+
+def _response_headers(upstream: requests.Response) -> dict[str, str]:
+    connection = {
+        h.strip().lower() for h in upstream.headers.get("Connection", "").split(",") if h.strip()
     }
-    body = upstream.iter_content(chunk_size=64 * 1024)
-    return Response(
-        stream_with_context(_closing(body, upstream)),
-        status=upstream.status_code,
-        headers=response_headers,
-        direct_passthrough=True,
-    )
+    headers = {
+        h: upstream.headers[h]
+        for h in FORWARD_RESPONSE_HEADERS
+        if h in upstream.headers and h.lower() not in connection
+    }
+    location = upstream.headers.get("Location")
+    base = pagero.settings.api_base_url + "/"
+    if location and location.startswith(base):
+        # A link inside the API becomes the same link through the proxy; any other
+        # Location (another host) is dropped rather than followed or leaked.
+        headers["Location"] = "/api-proxy/" + location[len(base) :]
+    return headers
 
 
-def _closing(chunks, upstream):
+def _relay(upstream: requests.Response) -> Iterator[bytes]:
+    """Yield the upstream body as it arrives (still encoded), then free the connection."""
     try:
-        yield from chunks
+        yield from upstream.raw.stream(CHUNK, decode_content=False)
+    except requests.RequestException as exc:
+        # Headers are gone already; all we can do is cut the body short and say so.
+        log.warning("api body relay aborted: %s", type(exc).__name__)
+    except Exception as exc:  # urllib3 errors while streaming
+        log.warning("api body relay aborted: %s", type(exc).__name__)
     finally:
         upstream.close()
-
-
-def _fresh_tokens() -> tokens.TokenSet:
-    """The session's tokens, refreshed first when they expire within the margin.
-
-    First version: one refresh at a time per worker process. Refresh tokens
-    are single-use at Pagero, so concurrent refreshes across workers need the
-    store-level single flight that the full proxy adds.
-    """
-    token_set = tokens.require(session)
-    if not token_set.needs_refresh(pagero.settings.refresh_margin):
-        return token_set
-    with _refresh_lock:
-        current = tokens.require(session)
-        if not current.needs_refresh(pagero.settings.refresh_margin):
-            return current
-        try:
-            refreshed = pagero.refresh(current)
-        except errors.LoginExpired:
-            session.pop(tokens.TOKENS_KEY, None)
-            raise
-        tokens.save(session, refreshed)
-        log.info("access token refreshed")
-        return refreshed

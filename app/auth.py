@@ -53,8 +53,10 @@ def callback():
 @bp.post("/logout")
 def logout():
     """End the session: revoke at Pagero when possible, then delete it server-side."""
-    security.check_csrf(session, request.form.get("csrf_token"))
-    token_set = tokens.load(session)
+    security.check_csrf(
+        session, request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
+    )
+    token_set = tokens.forget(session)  # deleted from the token store first
     if token_set is not None:
         pagero.revoke(token_set)
     # Clearing a server-side session deletes it from the store and expires the cookie.

@@ -173,6 +173,28 @@ class BadProxyPath(PageroError):
     restart_login = False
 
 
+class ApiPathNotAllowed(BadProxyPath):
+    status = 403
+    code = "api_path_not_allowed"
+
+
+class UpstreamRejectedToken(PageroError):
+    """The API refused the token during a streamed upload, which cannot be
+    replayed; the token was renewed, so the client should simply send again."""
+
+    status = 503
+    code = "retry_after_token_renewal"
+    title = "Please send the request again"
+    restart_login = False
+
+
+class TokenRefreshBusy(PageroError):
+    status = 503
+    code = "token_refresh_busy"
+    title = "Your session is busy renewing its access"
+    restart_login = False
+
+
 class ApiUnavailable(PageroError):
     status = 502
     code = "api_unavailable"
@@ -220,9 +242,13 @@ def render_error(error: PageroError) -> Response:
         settings = current_app.config["PAGERO_SETTINGS"]
         extra["login_url"] = settings.canonical_origin + url_for("auth.login")
     if wants_json():
-        return problem(error.status, error.code, error.title, error.description, **extra)
-    html = render_template("error.html", error=error, details=error.details)
-    return Response(html, status=error.status, mimetype="text/html")
+        response = problem(error.status, error.code, error.title, error.description, **extra)
+    else:
+        html = render_template("error.html", error=error, details=error.details)
+        response = Response(html, status=error.status, mimetype="text/html")
+    if error.status == 503:
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -1,20 +1,27 @@
-"""The token set of a logged-in user, as kept in the server-side session.
+"""The token set of a logged-in user, and the session-facing ways to reach it.
 
-Tokens live only in the server-side session store; the browser holds an
+Tokens live only on the server, in the token store (:mod:`app.token_store`,
+which explains why they are kept apart from the session); the browser holds an
 opaque session id. Nothing in this module returns a whole token to a caller
 that renders or logs: use :func:`mask` for display.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import errors
+from flask import current_app, g
 
-TOKENS_KEY = "tokens"
+from . import errors
+from .token_store import LockTimeout
+
+#: The session holds only this random key; the tokens live in the token store.
+TOKEN_KEY = "token_key"
 
 
 @dataclass(frozen=True)
@@ -96,13 +103,48 @@ def from_token_response(
     )
 
 
+def _store():
+    return current_app.extensions["token_store"]
+
+
+def _ttl() -> int:
+    return current_app.config["PAGERO_SETTINGS"].session_lifetime
+
+
 def load(session: Mapping[str, Any]) -> TokenSet | None:
-    data = session.get(TOKENS_KEY)
-    return TokenSet(**data) if data else None
+    """The logged-in user's tokens, or None. Cached for the rest of the request."""
+    key = session.get(TOKEN_KEY)
+    if not key:
+        return None
+    if "pagero_tokens" not in g:
+        g.pagero_tokens = _from_store(_store().get(key))
+    return g.pagero_tokens
 
 
 def save(session: MutableMapping[str, Any], tokens: TokenSet) -> None:
-    session[TOKENS_KEY] = asdict(tokens)
+    """Store a new login's tokens under a fresh key (the old login's are deleted)."""
+    forget(session)
+    key = secrets.token_urlsafe(32)
+    _store().put(key, asdict(tokens), _ttl())
+    session[TOKEN_KEY] = key
+    g.pagero_tokens = tokens
+
+
+def forget(session: MutableMapping[str, Any]) -> TokenSet | None:
+    """Delete the tokens (logout, refused refresh); return them for revocation."""
+    key = session.pop(TOKEN_KEY, None)
+    g.pop("pagero_tokens", None)
+    if not key:
+        return None
+    store = _store()
+    with _locked(store, key):
+        old = _from_store(store.get(key))
+        store.delete(key)
+    return old
+
+
+def _from_store(record: dict[str, Any] | None) -> TokenSet | None:
+    return TokenSet(**record) if record else None
 
 
 def require(session: Mapping[str, Any]) -> TokenSet:
@@ -110,6 +152,64 @@ def require(session: Mapping[str, Any]) -> TokenSet:
     if tokens is None:
         raise errors.NotLoggedIn("You are not logged in. Log in with Pagero to continue.")
     return tokens
+
+
+def fresh(session: MutableMapping[str, Any], refresh, rejected: str | None = None) -> TokenSet:
+    """The session's tokens, refreshed first when needed, exactly once across workers.
+
+    Proactive: the access token expires within ``PAGERO_REFRESH_MARGIN``.
+    Reactive: the API just refused ``rejected`` (the access token we sent).
+    ``refresh`` is :meth:`PageroClient.refresh`; a refusal (``LoginExpired``)
+    deletes the tokens, any other failure keeps them for the next attempt.
+    """
+    settings = current_app.config["PAGERO_SETTINGS"]
+    current = require(session)
+
+    def stale(tokens: TokenSet) -> bool:
+        if rejected is not None:
+            return tokens.access_token == rejected
+        return tokens.needs_refresh(settings.refresh_margin)
+
+    if not stale(current):
+        return current
+    key = session[TOKEN_KEY]
+    store = _store()
+    with _locked(store, key):
+        # Re-read under the lock: another request (any worker, any instance)
+        # may have refreshed while we waited; its pair is the one to use.
+        latest = _from_store(store.get(key))
+        if latest is None:
+            g.pop("pagero_tokens", None)
+            session.pop(TOKEN_KEY, None)
+            raise errors.LoginExpired("You were logged out in the meantime. Please log in again.")
+        if not stale(latest):
+            g.pagero_tokens = latest
+            return latest
+        try:
+            renewed = refresh(latest)
+        except errors.LoginExpired:
+            store.delete(key)
+            session.pop(TOKEN_KEY, None)
+            g.pop("pagero_tokens", None)
+            raise
+        store.put(key, asdict(renewed), _ttl())
+    g.pagero_tokens = renewed
+    return renewed
+
+
+@contextmanager
+def _locked(store, key: str) -> Iterator[None]:
+    # Long enough for one refresh round trip to Pagero and some queueing.
+    settings = current_app.config["PAGERO_SETTINGS"]
+    timeout = settings.http_connect_timeout + settings.http_read_timeout + 5
+    try:
+        with store.lock(key, timeout=timeout):
+            yield
+    except LockTimeout:
+        raise errors.TokenRefreshBusy(
+            "Another request of this session is still renewing the access token. "
+            "Please try again in a moment."
+        ) from None
 
 
 def mask(token: str | None, keep: int = 12) -> str:

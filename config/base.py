@@ -122,6 +122,18 @@ FIELDS: tuple[Field, ...] = (
         "Refresh the access token this many seconds before it expires.",
     ),
     Field(
+        "PAGERO_API_ALLOWED_PATHS",
+        "api_allowed_paths",
+        f.parse_path_prefixes,
+        "Optional allow-list of API path prefixes for /api-proxy (empty: any path).",
+    ),
+    Field(
+        "PAGERO_PROXY_MAX_BODY",
+        "proxy_max_body",
+        f.parse_positive_int,
+        "Largest request body /api-proxy forwards, in bytes.",
+    ),
+    Field(
         "SECRET_KEY",
         "secret_key",
         f.parse_text,
@@ -175,6 +187,8 @@ class Settings:
     http_connect_timeout: float
     http_read_timeout: float
     refresh_margin: int
+    api_allowed_paths: tuple[str, ...] | None
+    proxy_max_body: int
     secret_key: str | None = field(repr=False)
     session_backend: str
     session_file_dir: str | None
@@ -200,7 +214,13 @@ class Settings:
 
 # Values that must never protect a real deployment.
 WEAK_SECRET_KEYS = {"dev", "secret", "changeme", "change-me", "sandbox", "development"}
-OPTIONAL = {"PAGERO_REVOCATION_URL", "PAGERO_JWKS_URI", "SECRET_KEY", "SESSION_FILE_DIR"}
+OPTIONAL = {
+    "PAGERO_API_ALLOWED_PATHS",
+    "PAGERO_REVOCATION_URL",
+    "PAGERO_JWKS_URI",
+    "SECRET_KEY",
+    "SESSION_FILE_DIR",
+}
 
 
 def load_settings(

@@ -88,6 +88,17 @@ def parse_scope(raw: str) -> str:
     return " ".join(dict.fromkeys(tokens))
 
 
+def parse_path_prefixes(raw: str) -> tuple[str, ...]:
+    """API path prefixes such as ``document/v1 file/v1`` (comma or space separated)."""
+    prefixes = []
+    for item in raw.replace(",", " ").split():
+        prefix = item.strip("/")
+        if not prefix or any(seg in ("", ".", "..") for seg in prefix.split("/")):
+            raise ValueError(f"expected path prefixes like 'document/v1', not {item!r}")
+        prefixes.append(prefix)
+    return tuple(prefixes)
+
+
 def one_of(*choices: str):
     def parse(raw: str) -> str:
         value = raw.strip().lower()

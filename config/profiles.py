@@ -35,6 +35,7 @@ class BaseProfile:
         "PAGERO_HTTP_CONNECT_TIMEOUT": "3.05",
         "PAGERO_HTTP_READ_TIMEOUT": "10",
         "PAGERO_REFRESH_MARGIN": "60",
+        "PAGERO_PROXY_MAX_BODY": str(256 * 1024 * 1024),
         "SESSION_BACKEND": "filesystem",
         "SESSION_LIFETIME": "28800",
         "LOG_LEVEL": "info",

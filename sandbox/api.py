@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
-from sandbox import faults
+import hashlib
+import time
+
+from sandbox import faults, uploads
 from sandbox.bearer import ApiError, authenticate_bearer
 from sandbox.documents import (
     company_documents,
@@ -64,6 +67,8 @@ def authenticate() -> None:
             "The API is temporarily unavailable (sandbox fault api_503)",
             {"Retry-After": "1"},
         )
+    if faults.API_SLOW in state.faults:
+        time.sleep(state.settings.slow_seconds)
     g.api_token = authenticate_bearer(state)
 
 
@@ -99,7 +104,35 @@ def list_documents():
     documents = company_documents(user.company_id, direction)
     page = documents[offset : offset + limit]
     meta = {"count": len(page), "limit": limit, "offset": offset, "total": len(documents)}
-    return jsonify({"items": [d.to_json() for d in page], "meta": meta})
+    response = jsonify({"items": [d.to_json() for d in page], "meta": meta})
+    # A strong ETag, so clients (and the proxy's tests) can revalidate with If-None-Match.
+    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
+    return response.make_conditional(request)
+
+
+@bp.post("/document/v1/documents")
+def send_document():
+    """Send a document: the body is the document itself (e.g. an XML invoice)."""
+    require_acceptable("application/json")
+    return uploads.send_document(_user().company_id)
+
+
+@bp.get("/document/v1/documents/<document_id>")
+def sent_document(document_id: str):
+    require_acceptable("application/json")
+    return uploads.get_document(_user().company_id, document_id)
+
+
+@bp.route("/document/v1/documents/<document_id>", methods=["PATCH"])
+@bp.put("/document/v1/documents/<document_id>/status")
+def document_status(document_id: str):
+    require_acceptable("application/json")
+    return uploads.set_status(_user().company_id, document_id)
+
+
+@bp.delete("/document/v1/documents/<document_id>")
+def withdraw_document(document_id: str):
+    return uploads.withdraw(_user().company_id, document_id)
 
 
 @bp.get("/document/v1/documents/<document_id>/targetdocument")

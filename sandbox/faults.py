@@ -21,6 +21,8 @@ REFRESH_INVALID_GRANT = "refresh_invalid_grant"
 API_401 = "api_401"
 #: Every API call answers 503 with a JSON error.
 API_503 = "api_503"
+#: Every API call sleeps ``SANDBOX_SLOW_SECONDS`` before answering (proxy timeouts).
+API_SLOW = "api_slow"
 
 KNOWN_FAULTS = frozenset(
     {
@@ -32,6 +34,7 @@ KNOWN_FAULTS = frozenset(
         REFRESH_INVALID_GRANT,
         API_401,
         API_503,
+        API_SLOW,
     }
 )
 

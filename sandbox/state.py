@@ -44,6 +44,8 @@ class SandboxState:
         self._families: dict[str, GrantFamily] = {}
         self._tokens: dict[str, Token] = {}
         self._secrets: list[str] = [settings.client_secret]
+        #: Documents sent through the API (POST), by id; only their metadata is kept.
+        self.uploads: dict[str, dict] = {}
 
     # -- test introspection ------------------------------------------------------------
 
@@ -80,6 +82,7 @@ class SandboxState:
             self._tokens.clear()
             self.counts.clear()
             self.faults.clear()
+            self.uploads.clear()
             self._clock_offset = 0.0
 
     def record_secret(self, value: str) -> None:

@@ -1,0 +1,152 @@
+"""Where a logged-in user's tokens live, and how a refresh happens exactly once.
+
+Why tokens are *not* in the Flask session: Flask-Session writes the whole
+session at the end of a request that changed it. A slow request that read the
+old token pair and then changed anything else (a CSRF token, a pending login)
+would write that old pair back over the pair a concurrent refresh just stored;
+with Pagero's single-use refresh tokens the user would then be logged out on
+the next refresh. So the session holds only a random ``token_key``, and the
+tokens live in this store, written only by the one request that holds the
+key's refresh lock, after it has re-read the current pair under that lock.
+
+Single flight (``TokenKeeper.fresh``): N requests of one session that find the
+access token expiring all queue on the key's lock (a file lock across the
+workers of one machine, a Redis lock across machines). The first refreshes and
+stores the new pair; the others re-read under the lock, see the new pair and
+use it. A lost race is therefore impossible rather than retried: presenting a
+used refresh token would make Pagero revoke the whole grant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import Any
+
+
+class LockTimeout(Exception):
+    """Another request held the refresh lock for longer than we may wait."""
+
+
+class TokenStore(ABC):
+    """A narrow interface: read, write, delete a token record, and lock a key.
+
+    Records are plain JSON-able dicts (``asdict(TokenSet)``), so a store knows
+    nothing about what it keeps.
+    """
+
+    @abstractmethod
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def put(self, key: str, record: dict[str, Any], ttl: int) -> None: ...
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def lock(self, key: str, timeout: float) -> contextlib.AbstractContextManager[None]:
+        """Exclusive across every process sharing the store; raises :class:`LockTimeout`."""
+
+    def check(self) -> None:  # noqa: B027 - optional hook, a no-op for local stores
+        """Raise if the store cannot be reached (used by /readyz)."""
+
+
+def encode(record: dict[str, Any], ttl: int) -> bytes:
+    return json.dumps({"tokens": record, "expires": time.time() + ttl}).encode()
+
+
+def decode(raw: bytes | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    envelope = json.loads(raw)
+    if envelope["expires"] < time.time():
+        return None
+    return envelope["tokens"]
+
+
+class FileTokenStore(TokenStore):
+    """Token sets as small files, one per login, shared by the workers of one machine.
+
+    Writes go to a temporary file renamed over the old one, so a reader sees
+    the old pair or the new pair, never half of one. Locks are ``flock`` on a
+    fixed set of striped lock files: a lock file per key would have to be
+    deleted some day, and deleting a lock file another process waits on
+    silently gives two processes "the" lock.
+    """
+
+    STRIPES = 256
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        os.makedirs(os.path.join(directory, "locks"), mode=0o700, exist_ok=True)
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.directory, hashlib.sha256(key.encode()).hexdigest() + ".json")
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            with open(self._path(key), "rb") as fh:
+                return decode(fh.read())
+        except FileNotFoundError:
+            return None
+
+    def put(self, key: str, record: dict[str, Any], ttl: int) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(encode(record, ttl))
+            os.replace(tmp, self._path(key))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        if secrets.randbelow(200) == 0:
+            self.sweep()
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(key))
+
+    @contextlib.contextmanager
+    def lock(self, key: str, timeout: float) -> Iterator[None]:
+        stripe = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % self.STRIPES
+        path = os.path.join(self.directory, "locks", f"{stripe:03d}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(key) from None
+                    time.sleep(0.005)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def sweep(self) -> None:
+        """Delete expired token files (the session store expires its own entries)."""
+        now = time.time()
+        for entry in os.scandir(self.directory):
+            if not entry.name.endswith(".json"):
+                continue
+            try:
+                with open(entry.path, "rb") as fh:
+                    if json.loads(fh.read())["expires"] < now:
+                        os.unlink(entry.path)
+            except (OSError, ValueError, KeyError):
+                continue
