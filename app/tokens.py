@@ -21,7 +21,7 @@ from . import errors
 from .token_store import LockTimeout
 
 #: The session holds only this random key; the tokens live in the token store.
-TOKEN_KEY = "token_key"
+TOKEN_KEY = "token_key"  # noqa: S105 - a session key name
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ access token, and a user only ever sees their own company's documents.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, g, jsonify, request
-
 import hashlib
 import time
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
 
 from sandbox import faults, uploads
 from sandbox.bearer import ApiError, authenticate_bearer
