@@ -12,7 +12,7 @@ from flask import Flask
 
 from config import Settings, load_settings
 
-from . import api_proxy, auth, pages
+from . import api_proxy, auth, pages, session_api
 from .errors import register_error_handlers
 from .extensions import server_session
 from .logging_setup import configure_logging
@@ -54,6 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api_proxy.bp)
+    app.register_blueprint(session_api.bp)
 
     https = settings.redirect_uri.startswith("https://")
     app.after_request(lambda response: apply_security_headers(response, https))

@@ -56,6 +56,13 @@ def documents():
     return render_template("documents.html")
 
 
+@bp.get("/explorer")
+def explorer():
+    """An API explorer: any method and path through /api-proxy (static/js/explorer.js)."""
+    tokens.require(session)
+    return render_template("explorer.html")
+
+
 def _identity(token_set: tokens.TokenSet) -> list[tuple[str, str]]:
     """Rows for the profile page: OpenID claims when we have them, else what the
     token response told us (Pagero's ``claims`` field names what it granted)."""

@@ -76,6 +76,10 @@ def authenticate() -> None:
 def count_call(response: Response) -> Response:
     if response.status_code < 400:
         current_state().count("api")
+    # Like the load balancer in front of a real API, pin the client to a node with a
+    # cookie. A backend-for-frontend must neither pass it to the browser nor keep it
+    # in a connection pool shared by all users.
+    response.set_cookie("AWSALB", "sandbox-node-1", httponly=True)
     return response
 
 

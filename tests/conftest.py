@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 
 from app import create_app
+from app.pagero_client import pagero
 from sandbox import create_sandbox
 from tests.browser import Browser
 from tests.recorder import RecordingApp
@@ -123,3 +125,18 @@ def new_browser(app_url) -> Callable[[], Browser]:
 def _capture_all_logs(caplog):
     caplog.set_level(logging.DEBUG)
     yield
+
+
+@pytest.fixture
+def upstream_calls(monkeypatch):
+    """Every URL the app's pooled HTTP session is asked to call (and then calls)."""
+    seen: list[str] = []
+    original = requests.Session.request
+
+    def spy(self, method, url, *args, **kwargs):
+        if self is pagero.http:  # the app's pool, whichever app the test built
+            seen.append(url)
+        return original(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", spy)
+    return seen

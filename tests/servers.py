@@ -7,9 +7,16 @@ the sandbox (counters, issued tokens) without a side channel.
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -52,3 +59,45 @@ class LiveServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def dockerfile_command() -> list[str]:
+    """The CMD of the Dockerfile, so tests run exactly what the image runs."""
+    line = next(x for x in (ROOT / "Dockerfile").read_text().splitlines() if x.startswith("CMD "))
+    return json.loads(line[4:])
+
+
+@contextmanager
+def gunicorn(port: int, log_path: Path, **env: str) -> Iterator[subprocess.Popen]:
+    """Run the app with the Dockerfile's command on ``port``; yields the process."""
+    command = dockerfile_command()
+    assert command[0] == "gunicorn", command
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERO_", "SANDBOX_"))}
+    full_env.update(GUNICORN_BIND=f"127.0.0.1:{port}", APP_PORT=str(port), **env)
+    binary = Path(sys.executable).parent / "gunicorn"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(binary), *command[1:]], cwd=ROOT, env=full_env, stdout=log, stderr=log
+        )
+        try:
+            _wait_until_serving(proc, port, log_path)
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_until_serving(proc: subprocess.Popen, port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if proc.poll() is not None:
+            raise RuntimeError("gunicorn exited:\n" + log_path.read_text())
+        time.sleep(0.1)
+    raise RuntimeError("gunicorn did not start:\n" + log_path.read_text())

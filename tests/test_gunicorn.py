@@ -2,64 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-import requests
 
 from tests.browser import Browser, parse_forms
-
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-def _dockerfile_command() -> list[str]:
-    line = next(x for x in (ROOT / "Dockerfile").read_text().splitlines() if x.startswith("CMD "))
-    import json
-
-    return json.loads(line[4:])
+from tests.servers import gunicorn
 
 
 @pytest.fixture
 def gunicorn_app(ports, sandbox, tmp_path):
-    command = _dockerfile_command()
-    assert command[:1] == ["gunicorn"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERO_", "SANDBOX_"))}
-    env.update(
+    log_path = tmp_path / "gunicorn.log"
+    with gunicorn(
+        ports["gunicorn"],
+        log_path,
         PAGERO_ENV="sandbox",
-        APP_PORT=str(ports["gunicorn"]),
         SANDBOX_PORT=str(ports["sandbox"]),
-        GUNICORN_BIND=f"127.0.0.1:{ports['gunicorn']}",
         GUNICORN_WORKERS="2",
         INSTANCE_PATH=str(tmp_path / "instance"),
-    )
-    log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [str(GUNICORN), *command[1:]], cwd=ROOT, env=env, stdout=log, stderr=log
-        )
-        url = f"http://localhost:{ports['gunicorn']}"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                requests.get(url + "/", timeout=1)
-                break
-            except requests.ConnectionError:
-                if proc.poll() is not None:
-                    pytest.fail("gunicorn exited: " + log_path.read_text())
-                time.sleep(0.1)
-        else:
-            proc.kill()
-            pytest.fail("gunicorn did not start: " + log_path.read_text())
-        yield url, proc, log_path
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    ) as proc:
+        yield f"http://localhost:{ports['gunicorn']}", proc, log_path
 
 
 def test_full_login_under_gunicorn_with_two_workers(gunicorn_app, sandbox):

@@ -1,11 +1,24 @@
-"""The first proxy's refresh: an expired access token is renewed with the refresh token."""
+"""Refreshing the access token: proactive, reactive, single flight, and no stale writes."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.browser import Browser
 from tests.leaks import assert_no_leaks
+from tests.servers import gunicorn
+
+DOCS = "/api-proxy/document/v1/documents"
 
 
-def test_expired_access_token_is_refreshed_before_the_api_call(
+def _expire_at_pagero(sandbox) -> None:
+    """Pagero's clock moves past the access token's life; the app still thinks it is
+    valid, so the API's ``401 invalid_token`` is the first it hears of it."""
+    sandbox.advance_clock(601)
+
+
+def test_expiring_access_token_is_refreshed_before_the_api_call(
     make_app, new_browser, sandbox, caplog
 ):
     # A margin longer than the token's life makes every call see an expiring token.
@@ -13,10 +26,56 @@ def test_expired_access_token_is_refreshed_before_the_api_call(
     browser = new_browser()
     browser.login()
     for expected_refreshes in (1, 2):
-        answer = browser.get("/api-proxy/document/v1/documents")
+        answer = browser.get(DOCS)
         assert answer.status_code == 200
         assert sandbox.counts["refresh_token"] == expected_refreshes  # rotation honoured
     assert_no_leaks(sandbox, browser, caplog)
+
+
+def test_api_401_invalid_token_refreshes_once_and_retries(browser, sandbox, sandbox_recorder):
+    browser.login()
+    _expire_at_pagero(sandbox)
+    sandbox_recorder.clear()
+    answer = browser.get(DOCS)
+    assert answer.status_code == 200
+    assert sandbox.counts["refresh_token"] == 1
+    calls = sandbox_recorder.to("/api/document/v1/documents")
+    assert len(calls) == 2  # the refused call and its retry
+    assert calls[0].headers["Authorization"] != calls[1].headers["Authorization"]
+
+
+def test_small_body_is_replayed_after_a_reactive_refresh(browser, sandbox):
+    browser.login()
+    _expire_at_pagero(sandbox)
+    response = browser.post(DOCS, data=b"<Invoice/>", headers={"X-CSRF": "1"})
+    assert response.status_code == 201
+    assert sandbox.counts["refresh_token"] == 1
+
+
+def test_streamed_upload_is_not_replayed_but_the_token_is_renewed(browser, sandbox):
+    browser.login()
+    _expire_at_pagero(sandbox)
+
+    def chunks():
+        for _ in range(3):
+            yield b"x" * (1024 * 1024)
+
+    response = browser.post(DOCS, data=chunks(), headers={"X-CSRF": "1"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.json()["type"] == "urn:pagero-client:error:retry_after_token_renewal"
+    assert sandbox.counts["refresh_token"] == 1
+    again = browser.post(DOCS, data=chunks(), headers={"X-CSRF": "1"})
+    assert again.status_code == 201
+
+
+def test_still_refused_after_refresh_passes_the_401_through(browser, sandbox):
+    browser.login()
+    sandbox.faults.add("api_401")
+    response = browser.get(DOCS)
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert sandbox.counts["refresh_token"] == 1  # one refresh, one retry, then give up
 
 
 def test_refused_refresh_logs_the_user_out_with_a_login_hint(make_app, new_browser, sandbox):
@@ -24,7 +83,7 @@ def test_refused_refresh_logs_the_user_out_with_a_login_hint(make_app, new_brows
     browser = new_browser()
     browser.login()
     sandbox.faults.add("refresh_invalid_grant")
-    answer = browser.get("/api-proxy/document/v1/documents")
+    answer = browser.get(DOCS)
     assert answer.status_code == 401
     body = answer.json()
     assert body["type"] == "urn:pagero-client:error:login_expired"
@@ -32,11 +91,70 @@ def test_refused_refresh_logs_the_user_out_with_a_login_hint(make_app, new_brows
     assert browser.get("/profile").status_code == 401  # tokens cleared
 
 
-def test_refresh_with_token_endpoint_down_keeps_the_tokens(make_app, new_browser, sandbox):
+def test_refresh_with_token_endpoint_down_is_502_and_keeps_the_tokens(
+    make_app, new_browser, sandbox
+):
     make_app(PAGERO_REFRESH_MARGIN="100000")
     browser = new_browser()
     browser.login()
     sandbox.faults.add("token_500")
-    assert browser.get("/api-proxy/document/v1/documents").status_code == 502
+    assert browser.get(DOCS).status_code == 502
     sandbox.faults.clear()
-    assert browser.get("/api-proxy/document/v1/documents").status_code == 200
+    assert browser.get(DOCS).status_code == 200
+
+
+def _burst(browser: Browser, n: int) -> list[int]:
+    barrier = threading.Barrier(n)
+
+    def call(_):
+        barrier.wait()
+        return browser.get(DOCS).status_code
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(call, range(n)))
+
+
+def test_concurrent_requests_cause_exactly_one_refresh(browser, sandbox):
+    browser.login()
+    _expire_at_pagero(sandbox)
+    assert _burst(browser, 12) == [200] * 12
+    assert sandbox.counts["refresh_token"] == 1
+    assert sandbox.counts["refresh_token_rejected"] == 0
+
+
+def test_single_flight_holds_across_gunicorn_worker_processes(ports, sandbox, tmp_path):
+    with gunicorn(
+        ports["gunicorn"],
+        tmp_path / "gunicorn.log",
+        PAGERO_ENV="sandbox",
+        SANDBOX_PORT=str(ports["sandbox"]),
+        GUNICORN_WORKERS="4",
+        GUNICORN_THREADS="4",
+        INSTANCE_PATH=str(tmp_path / "instance"),
+    ):
+        browser = Browser(f"http://localhost:{ports['gunicorn']}")
+        browser.login()
+        for round_ in (1, 2):
+            _expire_at_pagero(sandbox)
+            assert _burst(browser, 16) == [200] * 16
+            assert sandbox.counts["refresh_token"] == round_
+        assert sandbox.counts["refresh_token_rejected"] == 0
+
+
+def test_a_slow_request_never_writes_an_older_pair_over_a_newer_one(browser, sandbox):
+    browser.login()
+    docs = browser.get(DOCS + "?limit=100").json()["items"]
+    (large,) = [d for d in docs if d.get("large")]
+    slow = browser.get(
+        f"{DOCS}/{large['id']}/targetdocument", headers={"Accept": "*/*"}, stream=True
+    )
+    first = next(slow.iter_content(1024))  # request A is under way with the old pair
+    _expire_at_pagero(sandbox)
+    assert browser.get(DOCS).status_code == 200  # request B refreshes: new pair
+    assert len(first) + sum(len(c) for c in slow.iter_content(65536)) == 2 * 1024 * 1024
+    # Had A written the old pair back, this call would present a used refresh token
+    # (or an expired access token) and be logged out.
+    _expire_at_pagero(sandbox)
+    assert browser.get(DOCS).status_code == 200
+    assert sandbox.counts["refresh_token"] == 2
+    assert sandbox.counts["refresh_token_rejected"] == 0
