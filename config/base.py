@@ -90,6 +90,32 @@ FIELDS: tuple[Field, ...] = (
         f.parse_url,
         "Keys that sign id_tokens (empty: id_token signatures cannot be checked).",
     ),
+    Field(
+        "PAGERO_END_SESSION_URL",
+        "end_session_url",
+        f.parse_url,
+        "OpenID Connect RP-initiated logout endpoint (empty: logout stays local to the app).",
+    ),
+    Field(
+        "PAGERO_POST_LOGOUT_REDIRECT_URI",
+        "post_logout_redirect_uri",
+        f.parse_url,
+        "Where Pagero sends the browser after logout, as registered "
+        "(default: the redirect URI's origin + /logged-out).",
+    ),
+    Field(
+        "PAGERO_DISCOVERY",
+        "discovery",
+        f.parse_bool,
+        "Read endpoints, keys and capabilities from the server metadata (OIDC Discovery).",
+    ),
+    Field(
+        "PAGERO_METADATA_URL",
+        "metadata_url",
+        f.parse_url,
+        "The server metadata document (default: PAGERO_ISSUER + "
+        "/.well-known/openid-configuration); setting it turns discovery on.",
+    ),
     Field("PAGERO_USE_PKCE", "use_pkce", f.parse_bool, "Add PKCE S256 (RFC 7636)."),
     Field(
         "PAGERO_REQUIRE_ISS",
@@ -181,6 +207,10 @@ class Settings:
     token_auth_method: str
     revocation_url: str | None
     jwks_uri: str | None
+    end_session_url: str | None
+    post_logout_redirect_uri: str
+    discovery: bool
+    metadata_url: str | None
     use_pkce: bool
     require_iss: bool
     state_max_age: int
@@ -194,6 +224,9 @@ class Settings:
     session_file_dir: str | None
     session_lifetime: int
     log_level: str
+    #: Attributes set in the environment rather than by the profile. Discovered
+    #: server metadata may replace a profile's default but never one of these.
+    explicit: frozenset[str] = frozenset()
 
     @property
     def http_timeout(self) -> tuple[float, float]:
@@ -218,6 +251,9 @@ OPTIONAL = {
     "PAGERO_API_ALLOWED_PATHS",
     "PAGERO_REVOCATION_URL",
     "PAGERO_JWKS_URI",
+    "PAGERO_END_SESSION_URL",
+    "PAGERO_POST_LOGOUT_REDIRECT_URI",
+    "PAGERO_METADATA_URL",
     "SECRET_KEY",
     "SESSION_FILE_DIR",
 }
@@ -260,10 +296,35 @@ def load_settings(
             problems[fld.env] = str(exc)
             values[fld.attr] = None
 
+    problems.update(_derive_defaults(values))
     problems.update(profile.check(values, problems))
     if problems:
         raise ConfigError(profile_name, problems)
+    values["explicit"] = frozenset(fld.attr for fld in FIELDS if env.get(fld.env) is not None)
     return Settings(**values)
+
+
+#: OpenID Connect Discovery 1.0 section 4: the metadata lives at the issuer plus this.
+WELL_KNOWN_OPENID = "/.well-known/openid-configuration"
+#: The app's page for the browser's return from RP-initiated logout (app/auth.py).
+LOGGED_OUT_PATH = "/logged-out"
+
+
+def _derive_defaults(values: dict[str, Any]) -> dict[str, str]:
+    """Defaults that follow from other values: the metadata URL from the issuer,
+    the post-logout redirect URI from the redirect URI. Returns problems."""
+    problems: dict[str, str] = {}
+    if values.get("metadata_url") and values.get("discovery") is False:
+        problems["PAGERO_METADATA_URL"] = "is set, but PAGERO_DISCOVERY=false: remove one of them"
+    if values.get("discovery") and not values.get("metadata_url") and values.get("issuer"):
+        values["metadata_url"] = values["issuer"].rstrip("/") + WELL_KNOWN_OPENID
+    if not values.get("discovery"):
+        values["metadata_url"] = None
+    redirect = values.get("redirect_uri")
+    if not values.get("post_logout_redirect_uri") and redirect:
+        parts = urlsplit(redirect)
+        values["post_logout_redirect_uri"] = f"{parts.scheme}://{parts.netloc}{LOGGED_OUT_PATH}"
+    return problems
 
 
 def _to_env(value: Any) -> str:

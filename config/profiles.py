@@ -35,6 +35,9 @@ class BaseProfile:
         "PAGERO_HTTP_CONNECT_TIMEOUT": "3.05",
         "PAGERO_HTTP_READ_TIMEOUT": "10",
         "PAGERO_REFRESH_MARGIN": "60",
+        # Off unless a profile knows where the metadata is: see default() and
+        # ProductionProfile for why a guessed URL is not used by default.
+        "PAGERO_DISCOVERY": "false",
         "PAGERO_PROXY_MAX_BODY": str(256 * 1024 * 1024),
         "SESSION_BACKEND": "filesystem",
         "SESSION_LIFETIME": "28800",
@@ -45,6 +48,12 @@ class BaseProfile:
         self.environ = environ
 
     def default(self, env_name: str) -> str | None:
+        if (
+            env_name == "PAGERO_DISCOVERY"
+            and (self.environ.get("PAGERO_METADATA_URL") or "").strip()
+        ):
+            # Naming the metadata document is asking for discovery.
+            return "true"
         return self.DEFAULTS.get(env_name)
 
     def check(self, values: Mapping[str, Any], problems: Mapping[str, str]) -> dict[str, str]:
@@ -58,6 +67,28 @@ class BaseProfile:
         if redirect and urlsplit(redirect).query:
             found["PAGERO_REDIRECT_URI"] = "expected a URI without ?query"
         return found
+
+    def _check_post_logout_uri(self, values: Mapping[str, Any], local_http: bool):
+        # Only when set: the default shares the redirect URI's scheme and host,
+        # whose problems are reported under PAGERO_REDIRECT_URI already.
+        if not (self.environ.get("PAGERO_POST_LOGOUT_REDIRECT_URI") or "").strip():
+            return {}
+        return self._check_app_uri(
+            values, "PAGERO_POST_LOGOUT_REDIRECT_URI", "post_logout_redirect_uri", local_http
+        )
+
+    @staticmethod
+    def _check_app_uri(values: Mapping[str, Any], env_name: str, attr: str, local_http: bool):
+        """This app's own URIs need https, except on the tester's own machine when
+        ``local_http`` (RFC 8252 section 7.3)."""
+        uri = values.get(attr)
+        if not uri or f.is_https(uri):
+            return {}
+        if local_http and urlsplit(uri).hostname in LOOPBACK_HOSTS:
+            return {}
+        if local_http:
+            return {env_name: "expected https:// (http only on localhost)"}
+        return {env_name: "expected an https:// URI in production"}
 
 
 class SandboxProfile(BaseProfile):
@@ -83,8 +114,12 @@ class SandboxProfile(BaseProfile):
             "PAGERO_REVOCATION_URL": f"{sso}/oauth/v2/oauth-revoke",
             "PAGERO_ISSUER": f"{sso}/oauth/v2/oauth-anonymous",
             "PAGERO_JWKS_URI": f"{sso}/oauth/v2/oauth-anonymous/jwks",
+            "PAGERO_END_SESSION_URL": f"{sso}/oauth/v2/oauth-session/logout",
             "PAGERO_API_BASE_URL": f"{sso}/api",
             "PAGERO_REDIRECT_URI": f"{app_url}/callback",
+            # The sandbox publishes its metadata where OIDC Discovery says, under
+            # the issuer, so the derived PAGERO_METADATA_URL is known to be right.
+            "PAGERO_DISCOVERY": "true",
         }
 
 
@@ -98,20 +133,22 @@ class StagingProfile(BaseProfile):
         found = super().check(values, problems)
         found.update(_require_https_endpoints(values))
         found.update(_require_strong_secret_key(values))
-        redirect = values.get("redirect_uri")
         # A tester's own machine is fine over http (RFC 8252 section 7.3).
-        if (
-            redirect
-            and not f.is_https(redirect)
-            and urlsplit(redirect).hostname not in LOOPBACK_HOSTS
-        ):
-            found["PAGERO_REDIRECT_URI"] = "expected https:// (http only on localhost)"
+        found.update(self._check_app_uri(values, "PAGERO_REDIRECT_URI", "redirect_uri", True))
+        found.update(self._check_post_logout_uri(values, local_http=True))
         return found
 
 
 class ProductionProfile(BaseProfile):
     """Pagero Online as documented. The issuer is Curity's convention for
-    Pagero's SSO and is not published by Pagero: verify it on staging."""
+    Pagero's SSO and is not published by Pagero: verify it on staging.
+
+    Discovery stays off by default: Pagero documents its endpoints, not a
+    metadata URL, so ``{issuer}/.well-known/openid-configuration`` would be a
+    second guess built on the first. Switch it on (``PAGERO_DISCOVERY=true`` or
+    ``PAGERO_METADATA_URL``) once staging has shown the document exists and
+    names the issuer you configured.
+    """
 
     name = "production"
     DEFAULTS: Mapping[str, str | None] = {
@@ -129,9 +166,8 @@ class ProductionProfile(BaseProfile):
         found = super().check(values, problems)
         found.update(_require_https_endpoints(values))
         found.update(_require_strong_secret_key(values))
-        redirect = values.get("redirect_uri")
-        if redirect and not f.is_https(redirect):
-            found["PAGERO_REDIRECT_URI"] = "expected an https:// URI in production"
+        found.update(self._check_app_uri(values, "PAGERO_REDIRECT_URI", "redirect_uri", False))
+        found.update(self._check_post_logout_uri(values, local_http=False))
         return found
 
 
@@ -144,6 +180,8 @@ def _require_https_endpoints(values: Mapping[str, Any]) -> dict[str, str]:
         ("PAGERO_TOKEN_URL", "token_url"),
         ("PAGERO_REVOCATION_URL", "revocation_url"),
         ("PAGERO_JWKS_URI", "jwks_uri"),
+        ("PAGERO_END_SESSION_URL", "end_session_url"),
+        ("PAGERO_METADATA_URL", "metadata_url"),
         ("PAGERO_ISSUER", "issuer"),
         ("PAGERO_API_BASE_URL", "api_base_url"),
     ):
