@@ -1,18 +1,22 @@
 """Validation of the OpenID Connect id_token Pagero returns for ``openid``.
 
 OpenID Connect Core 1.0 section 3.1.3.7 lists the checks; joserfc does the
-cryptography. Only asymmetric algorithms are accepted: ``none`` and the HMAC
-family would let anyone who knows the client secret (or nobody at all) mint
-an identity.
+cryptography. Only asymmetric algorithms are accepted, and of those only what
+the server declares in its metadata: ``none`` and the HMAC family would let
+anyone who knows the client secret (or nobody at all) mint an identity.
+
+Every failure is an :class:`errors.InvalidIdToken`, so the login is refused
+with one clear page and nothing is stored.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from joserfc import jws, jwt
@@ -24,7 +28,21 @@ from . import errors
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
+#: Clock difference tolerated between Pagero and this server for ``exp``, ``iat``, ``nbf``.
 LEEWAY_SECONDS = 60
+
+
+def allowed_algorithms(declared: Sequence[str] | None) -> list[str]:
+    """The algorithms an id_token may use: ours, narrowed to what the server declares
+    in ``id_token_signing_alg_values_supported`` (OIDC Core section 3.1.3.7 step 7).
+
+    A server may list ``none`` or ``HS256`` there; neither ever passes, because
+    an unsigned token proves nothing and an HMAC one only proves knowledge of
+    the client secret, which this app holds too.
+    """
+    if declared is None:
+        return list(ALLOWED_ALGORITHMS)
+    return [alg for alg in ALLOWED_ALGORITHMS if alg in declared]
 
 
 class KeyCache:
@@ -38,18 +56,21 @@ class KeyCache:
     def __init__(self, fetch: Callable[[], dict[str, Any]]):
         self._fetch = fetch
         self._keys: KeySet | None = None
-        self._fetched_at = 0.0
+        self._refreshed_at: float | None = None
         self._lock = threading.Lock()
 
     def get(self, refresh: bool = False) -> KeySet:
         with self._lock:
             if self._keys is None or refresh:
                 self._keys = KeySet.import_key_set(self._fetch())
-                self._fetched_at = time.monotonic()
+                if refresh:
+                    self._refreshed_at = time.monotonic()
             return self._keys
 
     def may_refresh(self) -> bool:
-        return time.monotonic() - self._fetched_at >= self.MIN_REFRESH_INTERVAL
+        """Whether a forced refetch is allowed now (the first fetch does not count)."""
+        last = self._refreshed_at
+        return last is None or time.monotonic() - last >= self.MIN_REFRESH_INTERVAL
 
 
 def validate(
@@ -59,11 +80,18 @@ def validate(
     client_id: str,
     nonce: str | None,
     keys: KeyCache | None,
+    algorithms: Sequence[str] | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """Return the claims of a valid id_token, or raise :class:`errors.InvalidIdToken`."""
+    """Return the claims of a valid id_token, or raise :class:`errors.InvalidIdToken`.
+
+    ``nonce`` is the one this login sent (None on refresh, where OIDC Core
+    section 12.2 has no nonce to compare); ``algorithms`` defaults to
+    :data:`ALLOWED_ALGORITHMS`, see :func:`allowed_algorithms`.
+    """
+    algorithms = list(ALLOWED_ALGORITHMS if algorithms is None else algorithms)
     try:
-        claims = _verified_claims(id_token, keys)
+        claims = _verified_claims(id_token, keys, algorithms)
         registry = jwt.JWTClaimsRegistry(
             now=int(time.time() if now is None else now),
             leeway=LEEWAY_SECONDS,
@@ -77,31 +105,45 @@ def validate(
     except (JoseError, ValueError) as exc:
         reason = f"{exc.error}: {exc.description}" if isinstance(exc, JoseError) else str(exc)
         raise errors.InvalidIdToken(f"The id_token from Pagero is not valid ({reason}).") from None
+    # Section 3.1.3.7 steps 3-5: with several audiences, azp must name us;
+    # an azp naming another client means the token was issued to that client.
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if len(audiences) > 1 and claims.get("azp") != client_id:
         raise errors.InvalidIdToken("The id_token has several audiences but no matching azp.")
-    # Section 3.1.2.1: the nonce binds the id_token to the login that asked for it.
-    if nonce is not None and claims.get("nonce") != nonce:
+    if "azp" in claims and claims["azp"] != client_id:
+        raise errors.InvalidIdToken("The id_token's azp names another client.")
+    # Section 3.1.2.1: the nonce binds the id_token to the login that asked for
+    # it, so an id_token captured from another login cannot be replayed here.
+    if nonce is not None and "nonce" not in claims:
+        raise errors.InvalidIdToken("The id_token has no nonce, but this login sent one.")
+    if nonce is not None and not hmac.compare_digest(str(claims["nonce"]), nonce):
         raise errors.InvalidIdToken(
             "The id_token's nonce does not match this login: it was issued for another one."
         )
     return claims
 
 
-def _verified_claims(id_token: str, keys: KeyCache | None) -> dict[str, Any]:
+def _verified_claims(id_token: str, keys: KeyCache | None, algorithms: list[str]) -> dict:
+    header = jws.extract_compact(id_token.encode("ascii")).protected
+    if header.get("alg") not in algorithms:
+        raise errors.InvalidIdToken(
+            f"The id_token is signed with alg {header.get('alg')!r}; this app accepts "
+            f"only {', '.join(algorithms) or 'none of those Pagero declares'}."
+        )
     if keys is None:
         # Section 3.1.3.7 step 6: an id_token received directly from the token
         # endpoint over TLS may be trusted without a signature check. Used only
         # when no PAGERO_JWKS_URI is configured; the claims are still checked.
-        obj = jws.extract_compact(id_token.encode("ascii"))
-        if obj.protected.get("alg") not in ALLOWED_ALGORITHMS:
-            raise errors.InvalidIdToken("The id_token uses an algorithm this app refuses.")
-        return json.loads(obj.payload)
-    try:
-        return jwt.decode(id_token, keys.get(), algorithms=ALLOWED_ALGORITHMS).claims
-    except (JoseError, ValueError) as first:
-        header = jws.extract_compact(id_token.encode("ascii")).protected
-        if "kid" not in header or not keys.may_refresh():
-            raise first
-        log.info("id_token signed with an unknown or changed key; fetching the JWKS again")
-        return jwt.decode(id_token, keys.get(refresh=True), algorithms=ALLOWED_ALGORITHMS).claims
+        return json.loads(jws.extract_compact(id_token.encode("ascii")).payload)
+    key_set = keys.get()
+    kid = header.get("kid")
+    # Section 10.1.1: a new kid is how a key rotation shows up, so fetch the
+    # JWKS again once; a kid still unknown after that fails below.
+    if kid is not None and not _knows(key_set, kid) and keys.may_refresh():
+        log.info("id_token names a key not in the cached JWKS; fetching the JWKS again")
+        key_set = keys.get(refresh=True)
+    return jwt.decode(id_token, key_set, algorithms=algorithms).claims
+
+
+def _knows(key_set: KeySet, kid: str) -> bool:
+    return any(key.kid == kid for key in key_set.keys)

@@ -36,9 +36,12 @@ from requests.adapters import HTTPAdapter
 
 from config import Settings
 
-from . import errors, id_token, login_state, tokens
+from . import discovery, errors, id_token, login_state, tokens
 
 log = logging.getLogger(__name__)
+
+#: Seconds to wait for the server metadata (at most; PAGERO_HTTP_READ_TIMEOUT if shorter).
+METADATA_READ_TIMEOUT = 5.0
 
 
 class _AuthlibClient(OAuth2Client):
@@ -60,11 +63,30 @@ class PageroClient:
     """Flask extension holding the settings and one HTTP connection pool per worker."""
 
     def __init__(self, app: Flask | None = None):
-        self.settings: Settings | None = None
+        self.configured: Settings | None = None
+        self.discovery: discovery.Discovery | None = None
         self.http: requests.Session | None = None
         self.keys: id_token.KeyCache | None = None
         if app is not None:
             self.init_app(app)
+
+    @property
+    def settings(self) -> Settings:
+        """The configured settings with the server metadata applied (:mod:`app.discovery`).
+
+        With discovery on, the first use in a worker reads the metadata, so it
+        may wait for one short timeout; later uses read the cache.
+        """
+        if self.discovery is None:
+            return self.configured
+        return self.discovery.settings()
+
+    @settings.setter
+    def settings(self, configured: Settings) -> None:
+        self.configured = configured
+        self.discovery = None
+        if configured.discovery:
+            self.discovery = discovery.Discovery(configured, self._fetch_metadata)
 
     def init_app(self, app: Flask) -> None:
         self.settings = app.config["PAGERO_SETTINGS"]
@@ -73,7 +95,12 @@ class PageroClient:
         self.http.mount("https://", adapter)
         self.http.mount("http://", adapter)
         self.http.headers["User-Agent"] = "pagero-reference-client/1.0"
-        self.keys = id_token.KeyCache(self._fetch_jwks) if self.settings.jwks_uri else None
+        self.keys = id_token.KeyCache(self._fetch_jwks)
+        if self.discovery is not None:
+            # Not read here: start-up must not wait for, or die of, an unreachable host.
+            log.info(
+                "discovery on: server metadata is read from %s on first use", self.discovery.url
+            )
         app.extensions["pagero_client"] = self
 
     def _oauth(self, **kwargs: Any) -> _AuthlibClient:
@@ -186,11 +213,16 @@ class PageroClient:
         kwargs: dict[str, Any] = {"code": code, "redirect_uri": s.redirect_uri}
         if login.code_verifier:
             kwargs["code_verifier"] = login.code_verifier
-        body = self._token_request(
-            lambda client: client.fetch_token(
-                s.token_url, grant_type="authorization_code", timeout=s.http_timeout, **kwargs
+        try:
+            body = self._token_request(
+                lambda client: client.fetch_token(
+                    s.token_url, grant_type="authorization_code", timeout=s.http_timeout, **kwargs
+                )
             )
-        )
+        except errors.TokenEndpointUnavailable:
+            if self.discovery is not None:
+                self.discovery.invalidate()  # the endpoint may have moved
+            raise
         result = tokens.from_token_response(body, requested_scope=login.scope)
         if result.id_token:
             claims = self._validate_id_token(result.id_token, login.nonce)
@@ -232,6 +264,7 @@ class PageroClient:
         the local logout must complete even when Pagero is unreachable."""
         s = self.settings
         if not s.revocation_url:
+            log.info("no revocation endpoint: the tokens stay valid until they expire")
             return
         for value, hint in (
             (current.refresh_token, "refresh_token"),
@@ -279,11 +312,21 @@ class PageroClient:
 
     def _validate_id_token(self, raw: str, nonce: str | None) -> dict[str, Any]:
         s = self.settings
+        metadata = self.discovery.metadata() if self.discovery is not None else None
         try:
             return id_token.validate(
-                raw, issuer=s.issuer, client_id=s.client_id, nonce=nonce, keys=self.keys
+                raw,
+                issuer=s.issuer,
+                client_id=s.client_id,
+                nonce=nonce,
+                keys=self.keys if s.jwks_uri else None,
+                algorithms=id_token.allowed_algorithms(
+                    metadata.id_token_algorithms if metadata else None
+                ),
             )
         except requests.RequestException as exc:
+            if self.discovery is not None:
+                self.discovery.invalidate()  # the JWKS may have moved
             raise errors.TokenEndpointUnavailable(
                 "The keys that sign Pagero's id_tokens could not be fetched.",
                 reason=type(exc).__name__,
@@ -291,6 +334,14 @@ class PageroClient:
 
     def _fetch_jwks(self) -> dict[str, Any]:
         response = self.http.get(self.settings.jwks_uri, timeout=self.settings.http_timeout)
+        response.raise_for_status()
+        return response.json()
+
+    def _fetch_metadata(self, url: str) -> Any:
+        # A short read timeout: this may run inside the first user's request.
+        c = self.configured
+        timeout = (c.http_connect_timeout, min(c.http_read_timeout, METADATA_READ_TIMEOUT))
+        response = self.http.get(url, timeout=timeout, headers={"Accept": "application/json"})
         response.raise_for_status()
         return response.json()
 

@@ -105,7 +105,9 @@ def test_missing_issuer_is_rejected_when_required(browser, sandbox):
 
 
 def test_missing_issuer_is_accepted_when_not_required(make_app, new_browser, sandbox):
-    make_app(PAGERO_REQUIRE_ISS="false")
+    # Without discovery: the sandbox's metadata declares iss support, which
+    # makes iss mandatory whatever PAGERO_REQUIRE_ISS says (RFC 9207 2.4).
+    make_app(PAGERO_REQUIRE_ISS="false", PAGERO_DISCOVERY="false")
     sandbox.faults.add("missing_iss")
     browser = new_browser()
     back = _callback_via_sandbox(browser)

@@ -1,0 +1,238 @@
+"""Server metadata: where Pagero says its endpoints and keys are (OpenID Connect
+Discovery 1.0, RFC 8414).
+
+What the metadata may decide, and what it may not:
+
+* Endpoints (authorize, token, JWKS, revocation, end-session) come from the
+  metadata unless the operator set the variable: explicit variables win, then
+  the metadata, then the profile's default. When the metadata is read, it is
+  the truth about the server, so an optional endpoint it does not list (say,
+  revocation) is treated as absent even if the profile had a default for it.
+* ``authorization_response_iss_parameter_supported`` can only tighten: once
+  the server declares that it sends ``iss``, a callback without one is refused
+  whatever ``PAGERO_REQUIRE_ISS`` says (RFC 9207 section 2.4).
+* ``id_token_signing_alg_values_supported`` narrows the algorithms an id_token
+  may use (:mod:`app.id_token` never accepts ``none`` or HMAC anyway).
+* The issuer is never taken from the metadata. A document naming another
+  issuer than ``PAGERO_ISSUER`` is refused whole (OIDC Discovery section 4.3,
+  RFC 8414 section 3.3): following it would send codes and client secrets to
+  whichever server wrote it, the mix-up attack of RFC 9700 section 4.4.
+
+Why lazily, never at start-up: the app may start before the network (or
+Pagero) is reachable, and a web server that hangs or dies at boot for that is
+worse than one that logs the problem and works with its configured endpoints.
+So the document is read on first use with a short timeout, kept for
+:attr:`Discovery.MAX_AGE`, and read again after a failure (its own, or a
+failing endpoint it named) at most every :attr:`Discovery.RETRY_INTERVAL`.
+
+Authlib ships validators for these documents, but they insist on https even
+for the local sandbox and refuse a whole document over a member this app never
+reads, so the few checks that matter here are written out below.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from config import Settings
+from config import fields as f
+
+log = logging.getLogger(__name__)
+
+#: (Settings attribute, metadata member, environment variable) for every
+#: endpoint the metadata may supply.
+ENDPOINTS = (
+    ("authorize_url", "authorization_endpoint", "PAGERO_AUTHORIZE_URL"),
+    ("token_url", "token_endpoint", "PAGERO_TOKEN_URL"),
+    ("jwks_uri", "jwks_uri", "PAGERO_JWKS_URI"),
+    ("revocation_url", "revocation_endpoint", "PAGERO_REVOCATION_URL"),
+    ("end_session_url", "end_session_endpoint", "PAGERO_END_SESSION_URL"),
+)
+#: Without these the authorization-code flow cannot run (RFC 8414 section 2).
+REQUIRED_MEMBERS = ("authorization_endpoint", "token_endpoint")
+
+
+class MetadataRefused(ValueError):
+    """The document was read but cannot be trusted or used; the message says why."""
+
+
+@dataclass(frozen=True)
+class ServerMetadata:
+    """The parts of the metadata document this app uses, checked."""
+
+    issuer: str
+    #: metadata member -> URL, for the members in :data:`ENDPOINTS` present.
+    endpoints: Mapping[str, str]
+    iss_parameter_supported: bool
+    #: ``id_token_signing_alg_values_supported``, or None when not stated.
+    id_token_algorithms: tuple[str, ...] | None
+    token_auth_methods: tuple[str, ...] | None
+
+    @classmethod
+    def parse(cls, document: Any, *, expected_issuer: str, https_only: bool) -> ServerMetadata:
+        """Check ``document`` against what this app expects; raise :class:`MetadataRefused`."""
+        if not isinstance(document, dict):
+            raise MetadataRefused("the document is not a JSON object")
+        issuer = document.get("issuer")
+        if issuer != expected_issuer:
+            raise MetadataRefused(
+                f"the document names the issuer {issuer!r}, but PAGERO_ISSUER is "
+                f"{expected_issuer!r}; a metadata document must name exactly the issuer "
+                "it is fetched for (OIDC Discovery 4.3, RFC 8414 3.3), otherwise it may "
+                "point the app at another server (mix-up attack)"
+            )
+        endpoints: dict[str, str] = {}
+        for _attr, member, _env in ENDPOINTS:
+            value = document.get(member)
+            if value is None:
+                continue
+            try:
+                endpoints[member] = f.parse_url(value) if isinstance(value, str) else ""
+            except ValueError:
+                endpoints[member] = ""
+            if not endpoints[member]:
+                raise MetadataRefused(f"{member} is not an absolute http(s) URL")
+            if https_only and not f.is_https(endpoints[member]):
+                raise MetadataRefused(f"{member} is not an https:// URL")
+        missing = [m for m in REQUIRED_MEMBERS if m not in endpoints]
+        if missing:
+            raise MetadataRefused("the document has no " + " and no ".join(missing))
+        return cls(
+            issuer=issuer,
+            endpoints=endpoints,
+            iss_parameter_supported=(
+                document.get("authorization_response_iss_parameter_supported") is True
+            ),
+            id_token_algorithms=_strings(document.get("id_token_signing_alg_values_supported")),
+            token_auth_methods=_strings(document.get("token_endpoint_auth_methods_supported")),
+        )
+
+
+def apply(settings: Settings, metadata: ServerMetadata | None) -> Settings:
+    """``settings`` with what ``metadata`` says filled in (see the module docstring)."""
+    if metadata is None:
+        return settings
+    changes: dict[str, Any] = {}
+    for attr, member, _env in ENDPOINTS:
+        if attr not in settings.explicit:
+            changes[attr] = metadata.endpoints.get(member)
+    if metadata.iss_parameter_supported:
+        changes["require_iss"] = True
+    return settings.replace(**changes)
+
+
+class Discovery:
+    """The server metadata of one issuer, read lazily and kept (thread-safe).
+
+    ``fetch`` takes the URL and returns the parsed JSON, raising
+    ``requests.RequestException`` or ``ValueError`` when it cannot.
+    """
+
+    #: Keep a good document this long; endpoints and keys move rarely.
+    MAX_AGE = 24 * 3600.0
+    #: After a failure, wait at least this long before asking again, so an
+    #: unreachable metadata host costs one timeout per interval, not per request.
+    RETRY_INTERVAL = 30.0
+
+    def __init__(
+        self,
+        configured: Settings,
+        fetch: Callable[[str], Any],
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if not configured.metadata_url:
+            raise ValueError("discovery needs a metadata URL")
+        self.configured = configured
+        self.url = configured.metadata_url
+        self._fetch = fetch
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._metadata: ServerMetadata | None = None
+        self._effective = configured
+        self._read_at: float | None = None
+        self._tried_at: float | None = None
+
+    def metadata(self) -> ServerMetadata | None:
+        """The current metadata, read now if due; None while it cannot be read."""
+        with self._lock:
+            now = self._clock()
+            fresh = self._read_at is not None and now - self._read_at < self.MAX_AGE
+            if fresh or (self._tried_at is not None and now - self._tried_at < self.RETRY_INTERVAL):
+                return self._metadata
+            self._tried_at = now
+            try:
+                metadata = ServerMetadata.parse(
+                    self._fetch(self.url),
+                    expected_issuer=self.configured.issuer,
+                    https_only=self.configured.profile != "sandbox",
+                )
+            except (requests.RequestException, ValueError) as exc:
+                self._log_failure(exc)
+                # A document that was good stays in use until a new one is.
+                return self._metadata
+            self._metadata, self._read_at = metadata, now
+            self._effective = apply(self.configured, metadata)
+            self._log_success(metadata)
+            return metadata
+
+    def settings(self) -> Settings:
+        """The configured settings with the metadata applied (reads it when due)."""
+        self.metadata()
+        return self._effective
+
+    def invalidate(self) -> None:
+        """Something the metadata named failed: read it again at the next chance."""
+        with self._lock:
+            self._read_at = None
+
+    def _log_failure(self, exc: Exception) -> None:
+        if isinstance(exc, MetadataRefused):
+            why = f"refused: {exc}"
+        elif isinstance(exc, requests.HTTPError) and exc.response is not None:
+            why = f"HTTP {exc.response.status_code}"
+        elif isinstance(exc, requests.RequestException):
+            why = type(exc).__name__
+        else:
+            why = "the answer is not JSON"
+        fallback = "the last good metadata" if self._metadata else "the configured endpoints"
+        log.error(
+            "server metadata from PAGERO_METADATA_URL %s not used (%s); using %s, "
+            "trying again in %.0f s",
+            self.url,
+            why,
+            fallback,
+            self.RETRY_INTERVAL,
+        )
+
+    def _log_success(self, metadata: ServerMetadata) -> None:
+        log.info(
+            "server metadata read from %s (%s)", self.url, ", ".join(sorted(metadata.endpoints))
+        )
+        s = self.configured
+        for attr, member, env in ENDPOINTS:
+            mine, theirs = getattr(s, attr), metadata.endpoints.get(member)
+            if attr in s.explicit and mine != theirs:
+                log.warning(
+                    "%s=%s overrides the metadata's %s (%s)", env, mine or "(empty)", member, theirs
+                )
+        methods = metadata.token_auth_methods
+        if methods is not None and s.token_auth_method not in methods:
+            log.warning(
+                "PAGERO_TOKEN_AUTH_METHOD %s is not among the server's "
+                "token_endpoint_auth_methods_supported (%s)",
+                s.token_auth_method,
+                ", ".join(methods),
+            )
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
