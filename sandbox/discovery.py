@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, jsonify
 
+from sandbox import faults
 from sandbox.models import AUTH_METHODS, GRANT_TYPES, SUPPORTED_SCOPES
 from sandbox.settings import ISSUER_PATH, SandboxSettings
 from sandbox.signing_keys import ALGORITHM
@@ -17,15 +19,25 @@ from sandbox.token_endpoint import REVOKE_PATH, TOKEN_PATH
 JWKS_PATH = ISSUER_PATH + "/jwks"
 
 
-def server_metadata(settings: SandboxSettings) -> dict[str, Any]:
-    """The metadata document: what a client needs to find and check every endpoint."""
-    return {
-        "issuer": settings.issuer,
-        "authorization_endpoint": settings.url(AUTHORIZE_PATH),
-        "token_endpoint": settings.url(TOKEN_PATH),
-        "jwks_uri": settings.url(JWKS_PATH),
-        "revocation_endpoint": settings.url(REVOKE_PATH),
-        "end_session_endpoint": settings.url(LOGOUT_PATH),
+def server_metadata(
+    settings: SandboxSettings, active_faults: Collection[str] = ()
+) -> dict[str, Any]:
+    """The metadata document: what a client needs to find and check every endpoint.
+
+    ``active_faults`` may make it another server's document or drop optional endpoints.
+    """
+    issuer, base = settings.issuer, settings.base_url
+    if faults.METADATA_WRONG_ISSUER in active_faults:
+        issuer = faults.WRONG_ISSUER
+        parts = urlsplit(issuer)
+        base = f"{parts.scheme}://{parts.netloc}"
+    document = {
+        "issuer": issuer,
+        "authorization_endpoint": base + AUTHORIZE_PATH,
+        "token_endpoint": base + TOKEN_PATH,
+        "jwks_uri": base + JWKS_PATH,
+        "revocation_endpoint": base + REVOKE_PATH,
+        "end_session_endpoint": base + LOGOUT_PATH,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": list(GRANT_TYPES),
@@ -54,10 +66,19 @@ def server_metadata(settings: SandboxSettings) -> dict[str, Any]:
         # RFC 9207 §3: clients may then insist on iss in every authorization response.
         "authorization_response_iss_parameter_supported": True,
     }
+    if faults.NO_REVOCATION_ENDPOINT in active_faults:
+        del document["revocation_endpoint"]
+        del document["revocation_endpoint_auth_methods_supported"]
+    if faults.NO_END_SESSION_ENDPOINT in active_faults:
+        del document["end_session_endpoint"]
+    return document
 
 
 def metadata():
-    return jsonify(server_metadata(current_state().settings))
+    state = current_state()
+    if faults.METADATA_503 in state.faults:
+        return jsonify(error="temporarily_unavailable"), 503
+    return jsonify(server_metadata(state.settings, state.faults))
 
 
 def jwks():

@@ -1,4 +1,5 @@
-"""Fault scenarios: switches that make the sandbox misbehave the way a real server can.
+"""Fault scenarios: switches that make the sandbox misbehave, or differ, the way a real
+server can.
 
 Each name is switched on through ``SANDBOX_FAULTS`` (comma-separated), by mutating
 ``SandboxState.faults`` in a test, or with ``POST /_sandbox/faults`` from another process.
@@ -24,8 +25,59 @@ API_503 = "api_503"
 #: Every API call sleeps ``SANDBOX_SLOW_SECONDS`` before answering (proxy timeouts).
 API_SLOW = "api_slow"
 
+# -- discovery, revocation and logout ---------------------------------------------------
+#: The metadata document names another issuer, with endpoints on that issuer's host: what
+#: a document from the wrong server looks like (OIDC Discovery §4.3, mix-up defence).
+METADATA_WRONG_ISSUER = "metadata_wrong_issuer"
+#: The metadata document answers 503, as when the SSO is down.
+METADATA_503 = "metadata_503"
+#: A server without RFC 7009 revocation: not in the metadata, 404 at its path.
+NO_REVOCATION_ENDPOINT = "no_revocation_endpoint"
+#: A server without RP-initiated logout: not in the metadata, 404 at its path.
+NO_END_SESSION_ENDPOINT = "no_end_session_endpoint"
+#: The revocation endpoint answers 503.
+REVOCATION_503 = "revocation_503"
+
+# -- id_tokens that a client must refuse (OIDC Core §3.1.3.7) --------------------------
+#: Signed, then the payload changed (``sub`` swapped): the signature no longer matches.
+ID_TOKEN_BAD_SIGNATURE = "id_token_bad_signature"  # noqa: S105 - a fault name
+#: ``aud`` names another client.
+ID_TOKEN_WRONG_AUD = "id_token_wrong_aud"  # noqa: S105 - a fault name
+#: ``iss`` names another server (:data:`WRONG_ISSUER`).
+ID_TOKEN_WRONG_ISS = "id_token_wrong_iss"  # noqa: S105 - a fault name
+#: ``exp`` an hour in the past.
+ID_TOKEN_EXPIRED = "id_token_expired"  # noqa: S105 - a fault name
+#: ``nonce`` is not the one the authorization request sent.
+ID_TOKEN_WRONG_NONCE = "id_token_wrong_nonce"  # noqa: S105 - a fault name
+#: No ``nonce`` although the authorization request sent one.
+ID_TOKEN_NO_NONCE = "id_token_no_nonce"  # noqa: S105 - a fault name
+#: Signed with a key whose ``kid`` the JWKS never publishes.
+ID_TOKEN_UNKNOWN_KID = "id_token_unknown_kid"  # noqa: S105 - a fault name
+#: ``alg: none``, no signature.
+ID_TOKEN_ALG_NONE = "id_token_alg_none"  # noqa: S105 - a fault name
+#: HS256 with the client secret as key: anyone holding the secret could mint it.
+ID_TOKEN_HS256 = "id_token_hs256"  # noqa: S105 - a fault name
+
+ID_TOKEN_FAULTS = (
+    ID_TOKEN_BAD_SIGNATURE,
+    ID_TOKEN_WRONG_AUD,
+    ID_TOKEN_WRONG_ISS,
+    ID_TOKEN_EXPIRED,
+    ID_TOKEN_WRONG_NONCE,
+    ID_TOKEN_NO_NONCE,
+    ID_TOKEN_UNKNOWN_KID,
+    ID_TOKEN_ALG_NONE,
+    ID_TOKEN_HS256,
+)
+
 KNOWN_FAULTS = frozenset(
     {
+        METADATA_WRONG_ISSUER,
+        METADATA_503,
+        NO_REVOCATION_ENDPOINT,
+        NO_END_SESSION_ENDPOINT,
+        REVOCATION_503,
+        *ID_TOKEN_FAULTS,
         WRONG_ISS,
         MISSING_ISS,
         TOKEN_SLOW,

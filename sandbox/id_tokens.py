@@ -7,12 +7,21 @@ but Pagero always answers ``"scope": ""``; so this small extension hooks the sam
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import json
+import secrets
+from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749.grants import BaseGrant
 from authlib.oauth2.rfc6749.util import scope_to_list
+from joserfc import jwt
+from joserfc.jwk import OctKey
 
+from sandbox import faults
 from sandbox.models import Token
+
+if TYPE_CHECKING:
+    from sandbox.state import SandboxState
 
 
 def id_token_claims(
@@ -69,6 +78,40 @@ class IdTokenExtension:
             lifetime=state.settings.access_token_ttl,
             nonce=nonce,
         )
-        id_token = state.keys.sign(claims)
+        id_token = sign(state, claims)
         state.record_secret(id_token)
         body["id_token"] = id_token
+
+
+def sign(state: SandboxState, claims: dict[str, Any]) -> str:
+    """Sign the id_token, spoiled the way any ``id_token_*`` fault switched on asks."""
+    active = state.faults
+    if faults.ID_TOKEN_WRONG_AUD in active:
+        claims["aud"] = "another-client"
+    if faults.ID_TOKEN_WRONG_ISS in active:
+        claims["iss"] = faults.WRONG_ISSUER
+    if faults.ID_TOKEN_EXPIRED in active:
+        claims["exp"] = int(state.now()) - 3600
+        claims["iat"] = claims["exp"] - state.settings.access_token_ttl
+    if faults.ID_TOKEN_WRONG_NONCE in active:
+        claims["nonce"] = secrets.token_urlsafe(32)
+    if faults.ID_TOKEN_NO_NONCE in active:
+        claims.pop("nonce", None)
+    if faults.ID_TOKEN_ALG_NONE in active:
+        return f"{_b64json({'alg': 'none', 'typ': 'JWT'})}.{_b64json(claims)}."
+    if faults.ID_TOKEN_HS256 in active:
+        key = OctKey.import_key(state.settings.client_secret)
+        return jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, key, algorithms=["HS256"])
+    if faults.ID_TOKEN_UNKNOWN_KID in active:
+        return state.keys.sign_with_unpublished_key(claims)
+    token = state.keys.sign(claims)
+    if faults.ID_TOKEN_BAD_SIGNATURE in active:
+        header, _payload, signature = token.split(".")
+        forged = _b64json({**claims, "sub": "someone-else"})
+        token = f"{header}.{forged}.{signature}"
+    return token
+
+
+def _b64json(value: dict[str, Any]) -> str:
+    raw = json.dumps(value, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")

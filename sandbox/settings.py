@@ -13,8 +13,8 @@ Settings (default in brackets):
 - ``SANDBOX_CLIENT_ID`` [pagero-demo-client], ``SANDBOX_CLIENT_SECRET`` [pagero-demo-secret]:
   the one registered client (Basic or form-body authentication).
 - ``SANDBOX_REDIRECT_URIS`` [http://localhost:5000/callback] and
-  ``SANDBOX_POST_LOGOUT_REDIRECT_URIS`` [http://localhost:5000/]: space or comma separated,
-  matched exactly.
+  ``SANDBOX_POST_LOGOUT_REDIRECT_URIS`` [http://localhost:5000/logged-out]: space or comma
+  separated, matched exactly.
 - ``SANDBOX_ACCESS_TOKEN_TTL`` [600] (also the id_token lifetime),
   ``SANDBOX_REFRESH_TOKEN_TTL`` [86400], ``SANDBOX_CODE_TTL`` [60]: seconds.
 - ``SANDBOX_SECRET_KEY`` [random per process]: signs the ``pagero_sandbox_sso`` cookie.
@@ -40,7 +40,7 @@ DEFAULTS: dict[str, str] = {
     "SANDBOX_CLIENT_ID": "pagero-demo-client",
     "SANDBOX_CLIENT_SECRET": "pagero-demo-secret",  # a public demo credential
     "SANDBOX_REDIRECT_URIS": "http://localhost:5000/callback",
-    "SANDBOX_POST_LOGOUT_REDIRECT_URIS": "http://localhost:5000/",
+    "SANDBOX_POST_LOGOUT_REDIRECT_URIS": "http://localhost:5000/logged-out",
     "SANDBOX_ACCESS_TOKEN_TTL": "600",
     "SANDBOX_REFRESH_TOKEN_TTL": "86400",
     "SANDBOX_CODE_TTL": "60",

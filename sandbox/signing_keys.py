@@ -22,6 +22,7 @@ class SigningKeys:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._keys: list[RSAKey] = []
+        self._unpublished: RSAKey | None = None
         self.rotate()
 
     @staticmethod
@@ -45,6 +46,15 @@ class SigningKeys:
         """Sign claims as a compact JWS with the newest key, naming it in ``kid``."""
         with self._lock:
             key = self._keys[-1]
+        header = {"alg": ALGORITHM, "typ": "JWT", "kid": key.kid}
+        return jwt.encode(header, claims, key, algorithms=[ALGORITHM])
+
+    def sign_with_unpublished_key(self, claims: dict[str, Any]) -> str:
+        """Sign with a key the JWKS never lists (the ``id_token_unknown_kid`` fault)."""
+        with self._lock:
+            if self._unpublished is None:
+                self._unpublished = self._generate()
+            key = self._unpublished
         header = {"alg": ALGORITHM, "typ": "JWT", "kid": key.kid}
         return jwt.encode(header, claims, key, algorithms=[ALGORITHM])
 

@@ -14,8 +14,9 @@ import secrets
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oidc.core.errors import LoginRequiredError
-from flask import Blueprint, Response, render_template, request, session
+from flask import Blueprint, Response, abort, render_template, request, session
 
+from sandbox import faults
 from sandbox.authorization_server import current_server
 from sandbox.models import Login
 from sandbox.state import current_state
@@ -138,6 +139,8 @@ def _handle_login_form(grant) -> Response | tuple[str, int]:
 @bp.route(LOGOUT_PATH, methods=["GET", "POST"])
 def logout():
     """OIDC RP-Initiated Logout 1.0: end the SSO login, then go back to the client."""
+    if faults.NO_END_SESSION_ENDPOINT in current_state().faults:
+        abort(404)
     server = current_server()
     try:
         end_session_request = server.validate_endpoint_request("end_session")

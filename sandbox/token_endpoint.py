@@ -46,6 +46,11 @@ def token():
 @bp.post(REVOKE_PATH)
 def revoke():
     """RFC 7009: revoke an access or refresh token; unknown tokens are fine (§2.2)."""
+    active = current_state().faults
+    if faults.NO_REVOCATION_ENDPOINT in active:
+        return Response("Not Found", status=404, mimetype="text/plain")
+    if faults.REVOCATION_503 in active:
+        return Response('{"error":"temporarily_unavailable"}', 503, mimetype="application/json")
     response = current_server().create_endpoint_response("revocation")
     if response.status_code == 200:
         current_state().count("revocation")

@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 export APP_PORT="${APP_PORT:-5000}"
 export SANDBOX_PORT="${SANDBOX_PORT:-5001}"
 export PAGERO_ENV=sandbox
-# The sandbox registers exactly the redirect URI the app will send (sandbox profile).
+# The sandbox registers exactly the redirect URI and the post-logout redirect URI
+# the app will send (sandbox profile defaults).
 export SANDBOX_BASE_URL="http://localhost:${SANDBOX_PORT}"
 export SANDBOX_REDIRECT_URIS="http://localhost:${APP_PORT}/callback"
-export SANDBOX_POST_LOGOUT_REDIRECT_URIS="http://localhost:${APP_PORT}/"
+export SANDBOX_POST_LOGOUT_REDIRECT_URIS="http://localhost:${APP_PORT}/logged-out"
 export GUNICORN_BIND="${GUNICORN_BIND:-127.0.0.1:${APP_PORT}}"
 PY=.venv/bin/python
 

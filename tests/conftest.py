@@ -39,7 +39,9 @@ def sandbox_app(ports) -> Flask:
             "SANDBOX_REDIRECT_URIS": " ".join(
                 f"http://localhost:{ports[name]}/callback" for name in ("app", "gunicorn")
             ),
-            "SANDBOX_POST_LOGOUT_REDIRECT_URIS": f"http://localhost:{ports['app']}/",
+            "SANDBOX_POST_LOGOUT_REDIRECT_URIS": " ".join(
+                f"http://localhost:{ports[name]}/logged-out" for name in ("app", "gunicorn")
+            ),
             "SANDBOX_SLOW_SECONDS": "3",
             "SANDBOX_LARGE_DOCUMENT_BYTES": str(2 * 1024 * 1024),
         }

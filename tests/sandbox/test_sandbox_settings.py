@@ -25,7 +25,7 @@ def test_defaults_match_the_documented_values():
     assert settings.client_id == "pagero-demo-client"
     assert settings.client_secret == "pagero-demo-secret"
     assert settings.redirect_uris == ("http://localhost:5000/callback",)
-    assert settings.post_logout_redirect_uris == ("http://localhost:5000/",)
+    assert settings.post_logout_redirect_uris == ("http://localhost:5000/logged-out",)
     assert (settings.access_token_ttl, settings.refresh_token_ttl, settings.code_ttl) == (
         600,
         86400,
