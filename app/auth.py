@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, redirect, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
-from . import security, tokens
+from . import end_session, security, tokens
 from .pagero_client import pagero
 
 log = logging.getLogger(__name__)
@@ -52,17 +61,34 @@ def callback():
 
 @bp.post("/logout")
 def logout():
-    """End the session: revoke at Pagero when possible, then delete it server-side."""
+    """End the session: revoke at Pagero, delete it server-side, then end Pagero's login.
+
+    The local logout always completes: a failed revocation is only logged
+    (:meth:`PageroClient.revoke`), and the browser goes to Pagero's end-session
+    endpoint, when there is one, only after everything here is done.
+    """
     security.check_csrf(
         session, request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
     )
     token_set = tokens.forget(session)  # deleted from the token store first
     if token_set is not None:
         pagero.revoke(token_set)
-    # Clearing a server-side session deletes it from the store and expires the cookie.
+    # A new id for an empty session: the old one is deleted from the store, so
+    # its cookie is worthless even if it was stolen.
+    current_app.session_interface.regenerate(session)
     session.clear()
-    log.info("logged out")
-    return redirect(url_for("pages.home", logged_out=1), code=303)
+    target = None
+    if token_set is not None:
+        target = end_session.redirect_url(pagero.settings, session, token_set.id_token)
+    log.info("logged out (Pagero's login too: %s)", "yes" if target else "no")
+    return redirect(target or url_for("pages.home", logged_out=1), code=303)
+
+
+@bp.get("/logged-out")
+def logged_out():
+    """Back from Pagero's end-session endpoint (RP-Initiated Logout 1.0 section 3)."""
+    end_session.check_return(session, request.args.get("state"))
+    return render_template("logged_out.html")
 
 
 def _chosen_scope(requested: list[str]) -> str | None:
