@@ -1,0 +1,236 @@
+"""id_token rules beyond tests/test_id_token.py, and server metadata parsing and caching,
+on local keys and documents (the HTTP versions are in test_oidc_id_token/_discovery)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from joserfc import jwt
+from joserfc.jwk import KeySet, OctKey, RSAKey
+
+from app import errors
+from app.discovery import Discovery, MetadataRefused, ServerMetadata, apply
+from app.id_token import LEEWAY_SECONDS, KeyCache, allowed_algorithms, validate
+from config import load_settings
+
+ISSUER = "https://sso.example/oauth/v2/oauth-anonymous"
+CLIENT = "client-1"
+
+
+@pytest.fixture(scope="module")
+def key() -> RSAKey:
+    # No "alg" on the key itself, so that only the validator's list decides.
+    return RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig"})
+
+
+def _claims(**changes) -> dict:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": "u1", "aud": CLIENT, "iat": now, "exp": now + 300}
+    claims["nonce"] = "n-1"
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _sign(key, claims, alg="RS256", kid="k1") -> str:
+    return jwt.encode({"alg": alg, "kid": kid}, claims, key, algorithms=[alg])
+
+
+def _keys(*keys: RSAKey, fetches: list | None = None) -> KeyCache:
+    def fetch():
+        if fetches is not None:
+            fetches.append(1)
+        return KeySet(list(keys)).as_dict(private=False)
+
+    return KeyCache(fetch)
+
+
+def _validate(token, keys, **kwargs):
+    kwargs.setdefault("nonce", "n-1")
+    return validate(token, issuer=ISSUER, client_id=CLIENT, keys=keys, **kwargs)
+
+
+# -- algorithms ---------------------------------------------------------------------------
+
+
+def test_allowed_algorithms_follow_the_server_but_never_none_or_hmac():
+    assert allowed_algorithms(["RS256", "none", "HS256"]) == ["RS256"]
+    assert "RS256" in allowed_algorithms(None) and "none" not in allowed_algorithms(None)
+    assert allowed_algorithms(["HS256"]) == []
+
+
+def test_an_algorithm_the_server_does_not_declare_is_refused(key):
+    token = _sign(key, _claims(), alg="PS256")
+    assert _validate(token, _keys(key))["sub"] == "u1"  # fine when nothing is declared
+    with pytest.raises(errors.InvalidIdToken, match="alg 'PS256'"):
+        _validate(token, _keys(key), algorithms=allowed_algorithms(["RS256"]))
+
+
+def test_alg_is_checked_even_without_a_jwks(key):
+    secret = OctKey.import_key("client-secret-as-hmac-key-0123456789")
+    token = jwt.encode({"alg": "HS256"}, _claims(), secret, algorithms=["HS256"])
+    with pytest.raises(errors.InvalidIdToken, match="alg 'HS256'"):
+        _validate(token, None)
+
+
+# -- claims -------------------------------------------------------------------------------
+
+
+def test_azp_naming_another_client_is_refused(key):
+    with pytest.raises(errors.InvalidIdToken, match="azp"):
+        _validate(_sign(key, _claims(azp="other")), _keys(key))
+    assert _validate(_sign(key, _claims(azp=CLIENT)), _keys(key))["azp"] == CLIENT
+
+
+def test_several_audiences_need_azp_naming_us(key):
+    claims = _claims(aud=[CLIENT, "other"], azp=CLIENT)
+    assert _validate(_sign(key, claims), _keys(key))["sub"] == "u1"
+
+
+def test_exp_and_iat_allow_a_small_clock_difference_only(key):
+    now = int(time.time())
+    near = _claims(exp=now - LEEWAY_SECONDS // 2, iat=now + LEEWAY_SECONDS // 2)
+    assert _validate(_sign(key, near), _keys(key))["sub"] == "u1"
+    with pytest.raises(errors.InvalidIdToken, match="expired"):
+        _validate(_sign(key, _claims(exp=now - 3 * LEEWAY_SECONDS)), _keys(key))
+    with pytest.raises(errors.InvalidIdToken, match="future"):
+        _validate(_sign(key, _claims(iat=now + 3 * LEEWAY_SECONDS)), _keys(key))
+
+
+def test_missing_and_wrong_nonce_are_told_apart(key):
+    with pytest.raises(errors.InvalidIdToken, match="no nonce"):
+        _validate(_sign(key, _claims(nonce=None)), _keys(key))
+    with pytest.raises(errors.InvalidIdToken, match="does not match this login"):
+        _validate(_sign(key, _claims(nonce="n-2")), _keys(key))
+
+
+def test_refresh_without_a_nonce_to_compare_accepts_the_token(key):
+    assert _validate(_sign(key, _claims(nonce=None)), _keys(key), nonce=None)["sub"] == "u1"
+
+
+# -- the JWKS cache -------------------------------------------------------------------------
+
+
+def test_a_known_kid_with_a_bad_signature_does_not_refetch_the_jwks(key):
+    fetches: list = []
+    keys = _keys(key, fetches=fetches)
+    head, _, sig = _sign(key, _claims()).split(".")
+    body = _sign(key, _claims(sub="admin")).split(".")[1]
+    with pytest.raises(errors.InvalidIdToken, match="signature"):
+        _validate(f"{head}.{body}.{sig}", keys)
+    assert len(fetches) == 1
+
+
+def test_unknown_kids_refetch_at_most_once_per_interval(key):
+    stranger = RSAKey.generate_key(2048, parameters={"kid": "k9"})
+    fetches: list = []
+    keys = _keys(key, fetches=fetches)
+    for _ in range(3):
+        with pytest.raises(errors.InvalidIdToken, match="kid"):
+            _validate(_sign(stranger, _claims(), kid="k9"), keys)
+    assert len(fetches) == 2  # the first fetch, then one forced refetch
+
+
+# -- server metadata --------------------------------------------------------------------------
+
+
+def _document(**changes) -> dict:
+    doc = {
+        "issuer": ISSUER,
+        "authorization_endpoint": "https://sso.example/authorize",
+        "token_endpoint": "https://sso.example/token",
+        "jwks_uri": "https://sso.example/jwks",
+        "revocation_endpoint": "https://sso.example/revoke",
+        "end_session_endpoint": "https://sso.example/logout",
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "authorization_response_iss_parameter_supported": True,
+    }
+    doc.update(changes)
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def _parse(doc, https_only=True) -> ServerMetadata:
+    return ServerMetadata.parse(doc, expected_issuer=ISSUER, https_only=https_only)
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"issuer": "https://evil.example"}, "mix-up"),
+        ({"issuer": ISSUER + "/"}, "mix-up"),  # identical means identical
+        ({"token_endpoint": None}, "no token_endpoint"),
+        ({"authorization_endpoint": "not a url"}, "authorization_endpoint"),
+        ({"jwks_uri": "http://sso.example/jwks"}, "https"),
+    ],
+)
+def test_metadata_that_cannot_be_trusted_is_refused(changes, why):
+    with pytest.raises(MetadataRefused, match=why):
+        _parse(_document(**changes))
+
+
+def test_metadata_may_use_http_in_the_sandbox_only():
+    http = _document(token_endpoint="http://localhost:5001/token")
+    assert _parse(http, https_only=False).endpoints["token_endpoint"].startswith("http:")
+
+
+def _settings(**env):
+    base = {
+        "PAGERO_ENV": "production",
+        "PAGERO_CLIENT_ID": CLIENT,
+        "PAGERO_CLIENT_SECRET": "secret-value",
+        "PAGERO_REDIRECT_URI": "https://app.example/callback",
+        "PAGERO_ISSUER": ISSUER,
+        "SECRET_KEY": "k" * 40,
+        "PAGERO_DISCOVERY": "true",
+    }
+    return load_settings({**base, **env})
+
+
+def test_metadata_beats_profile_defaults_but_not_explicit_variables():
+    settings = _settings(PAGERO_REVOCATION_URL="", PAGERO_REQUIRE_ISS="false")
+    doc = _document(end_session_endpoint=None)
+    effective = apply(settings, _parse(doc))
+    assert effective.token_url == "https://sso.example/token"  # profile default replaced
+    assert effective.revocation_url is None  # explicitly switched off
+    assert effective.end_session_url is None  # the server offers none
+    assert effective.require_iss is True  # declared support makes iss mandatory
+    assert effective.issuer == ISSUER
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_discovery_reads_lazily_retries_after_failure_and_keeps_a_good_document():
+    answers: list = [requests.ConnectionError("down"), _document()]
+    calls: list = []
+
+    def fetch(url):
+        calls.append(url)
+        answer = answers.pop(0) if answers else _document()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    clock = _Clock()
+    discovery = Discovery(_settings(), fetch, clock=clock)
+    assert calls == []  # nothing at construction (start-up)
+    assert discovery.metadata() is None and discovery.settings().token_url.startswith(
+        "https://sso.pageroonline.com"
+    )
+    clock.now += discovery.RETRY_INTERVAL / 2
+    assert discovery.metadata() is None and len(calls) == 1  # not yet again
+    clock.now += discovery.RETRY_INTERVAL
+    assert discovery.metadata() is not None and len(calls) == 2
+    assert discovery.settings().token_url == "https://sso.example/token"
+
+    answers.append(requests.ConnectionError("down again"))
+    discovery.invalidate()
+    clock.now += discovery.RETRY_INTERVAL
+    assert discovery.metadata() is not None  # the good document stays in use
+    assert len(calls) == 3
