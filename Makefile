@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`.
-.PHONY: demo test setup lint format
+.PHONY: demo test setup lint format bench
 
 demo: setup
 	bash scripts/demo.sh
@@ -17,3 +17,6 @@ lint: setup
 format: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
+
+bench: setup
+	.venv/bin/python bench/proxy_bench.py

@@ -32,11 +32,11 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.integrations.requests_client.oauth2_session import OAuth2Auth, OAuth2ClientAuth
 from authlib.oauth2.client import OAuth2Client
 from flask import Flask
-from requests.adapters import HTTPAdapter
 
 from config import Settings
 
 from . import discovery, errors, id_token, login_state, tokens
+from .http_pool import pooled_session
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +90,7 @@ class PageroClient:
 
     def init_app(self, app: Flask) -> None:
         self.settings = app.config["PAGERO_SETTINGS"]
-        self.http = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
-        self.http.mount("https://", adapter)
-        self.http.mount("http://", adapter)
-        self.http.headers["User-Agent"] = "pagero-reference-client/1.0"
+        self.http = pooled_session()
         self.keys = id_token.KeyCache(self._fetch_jwks)
         if self.discovery is not None:
             # Not read here: start-up must not wait for, or die of, an unreachable host.

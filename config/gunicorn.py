@@ -22,3 +22,7 @@ errorlog = "-"
 # %(U)s is the path *without* the query string: /callback?code=... must never
 # reach a log file. No request headers are logged (they carry cookies and tokens).
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+# gunicorn 27's control socket would live in $HOME, which the container's
+# unprivileged user cannot write; nothing here uses it.
+control_socket_disable = True

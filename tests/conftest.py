@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 import requests
+import urllib3
 from flask import Flask
 
 from app import create_app
+from app.http_pool import pool_manager
 from app.pagero_client import pagero
 from sandbox import create_sandbox
 from tests.browser import Browser
@@ -131,14 +133,22 @@ def _capture_all_logs(caplog):
 
 @pytest.fixture
 def upstream_calls(monkeypatch):
-    """Every URL the app's pooled HTTP session is asked to call (and then calls)."""
+    """Every URL the app asks its shared pool to call: through ``requests`` (token
+    endpoint, JWKS) and through urllib3 directly (the proxy's hot path)."""
     seen: list[str] = []
-    original = requests.Session.request
+    original_request = requests.Session.request
+    original_urlopen = urllib3.PoolManager.urlopen
 
-    def spy(self, method, url, *args, **kwargs):
+    def spy_request(self, method, url, *args, **kwargs):
         if self is pagero.http:  # the app's pool, whichever app the test built
             seen.append(url)
-        return original(self, method, url, *args, **kwargs)
+        return original_request(self, method, url, *args, **kwargs)
 
-    monkeypatch.setattr(requests.Session, "request", spy)
+    def spy_urlopen(self, method, url, *args, **kwargs):
+        if self is pool_manager(pagero.http):
+            seen.append(url)
+        return original_urlopen(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", spy_request)
+    monkeypatch.setattr(urllib3.PoolManager, "urlopen", spy_urlopen)
     return seen

@@ -1,0 +1,336 @@
+"""Benchmark of /api-proxy against the same API called directly. ``make bench``.
+
+Starts the sandbox (gunicorn, one process: its state is in memory) and the app
+(the Dockerfile's gunicorn command), all on loopback, logs in once through the
+app and once directly, then prints in one run:
+
+* latency: one connection, sequential calls: p50/p99 for /api-proxy and direct,
+  and the p50 the proxy adds;
+* throughput: CONCURRENCY keep-alive connections for DURATION seconds each way;
+* memory: growth of the serving worker's resident set while 200 MB stream
+  through the proxy, down (a document) and up (an upload).
+
+Everything stops by itself; nothing leaves this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = Path(sys.executable)
+RESOURCE = "document/v1/documents?limit=5"
+MB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def process(command: list[str], env: dict[str, str], port: int, log: Path):
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + 30
+            while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"{command[0]} did not start; see {log}")
+                time.sleep(0.1)
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def login_through_app(app_url: str) -> str:
+    """A whole browser login; returns the app's session cookie header."""
+    http = requests.Session()
+    to_sso = http.get(app_url + "/login", allow_redirects=False)
+    page = http.get(to_sso.headers["Location"])
+    back = _submit_login(http, page)
+    http.get(back.headers["Location"], allow_redirects=False)
+    return "; ".join(f"{c.name}={c.value}" for c in http.cookies if c.name == "pagero_session")
+
+
+def direct_access_token(sso: str, app_url: str) -> str:
+    """The same user's token obtained by the benchmark itself (it plays the client)."""
+    http = requests.Session()
+    redirect_uri = app_url + "/callback"
+    page = http.get(
+        sso + "/oauth/v2/oauth-authorize",
+        params={
+            "response_type": "code",
+            "client_id": "pagero-demo-client",
+            "redirect_uri": redirect_uri,
+            "state": "bench",
+        },
+    )
+    back = _submit_login(http, page)
+    code = parse_qs(urlsplit(back.headers["Location"]).query)["code"][0]
+    token = http.post(
+        sso + "/oauth/v2/oauth-token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+        auth=("pagero-demo-client", "pagero-demo-secret"),
+    )
+    return token.json()["access_token"]
+
+
+def _submit_login(http: requests.Session, page: requests.Response) -> requests.Response:
+    action = re.search(r'<form[^>]*action="([^"]*)"', page.text).group(1).replace("&amp;", "&")
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    fields.update(username="demo", password="demo", action="login")
+    return http.post(urljoin(page.url, action), data=fields, allow_redirects=False)
+
+
+def _get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> float:
+    started = time.perf_counter()
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    if response.status != 200:
+        raise SystemExit(f"GET {path} answered {response.status}")
+    return time.perf_counter() - started
+
+
+def latency(port: int, path: str, headers: dict[str, str], n: int) -> list[float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    for _ in range(20):  # warm up
+        _get(conn, path, headers)
+    samples = [_get(conn, path, headers) for _ in range(n)]
+    conn.close()
+    return samples
+
+
+def throughput(port: int, path: str, headers: dict[str, str], clients: int, seconds: float):
+    counts = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def worker(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        while time.monotonic() < stop:
+            _get(conn, path, headers)
+            counts[i] += 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / seconds
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / ticks
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        return int(re.search(r"VmRSS:\s+(\d+)", fh.read()).group(1))
+
+
+def workers_of(master: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def memory_growth(master: int, transfer) -> tuple[float, float]:
+    """(MB moved, largest RSS growth of any worker in MB) while ``transfer`` runs."""
+    pids = workers_of(master)
+    before = {p: rss_kb(p) for p in pids}
+    peak = dict(before)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            for p in pids:
+                peak[p] = max(peak[p], rss_kb(p))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    moved = transfer()
+    done.set()
+    sampler.join()
+    return moved / MB, max(peak[p] - before[p] for p in pids) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=500, help="sequential calls for latency")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per throughput run")
+    parser.add_argument("--workers", default="2", help="gunicorn workers of the app")
+    parser.add_argument("--stream-mb", type=int, default=200)
+    args = parser.parse_args()
+
+    app_port, sso_port = free_port(), free_port()
+    app_url, sso = f"http://localhost:{app_port}", f"http://localhost:{sso_port}"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERO_", "SANDBOX_"))}
+    tmp = Path(tempfile.mkdtemp(prefix="pagero-bench-"))
+    sandbox_env = {
+        **base,
+        "SANDBOX_PORT": str(sso_port),
+        "SANDBOX_BASE_URL": sso,
+        "SANDBOX_REDIRECT_URIS": app_url + "/callback",
+        "SANDBOX_LARGE_DOCUMENT_BYTES": str(args.stream_mb * MB),
+    }
+    app_env = {
+        **base,
+        "PAGERO_ENV": "sandbox",
+        "APP_PORT": str(app_port),
+        "SANDBOX_PORT": str(sso_port),
+        "GUNICORN_BIND": f"127.0.0.1:{app_port}",
+        "GUNICORN_WORKERS": args.workers,
+        "GUNICORN_ACCESS_LOG": "/dev/null",
+        "INSTANCE_PATH": str(tmp / "instance"),
+        "LOG_LEVEL": "warning",
+    }
+    gunicorn = str(PY.parent / "gunicorn")
+    with ExitStack() as stack:
+        sso_proc = stack.enter_context(
+            process(
+                [
+                    gunicorn,
+                    "-w",
+                    "1",
+                    "--threads",
+                    "16",
+                    "-b",
+                    f"127.0.0.1:{sso_port}",
+                    "sandbox:create_sandbox()",
+                ],
+                sandbox_env,
+                sso_port,
+                tmp / "sandbox.log",
+            )
+        )
+        app_proc = stack.enter_context(
+            process(
+                [gunicorn, "-c", "config/gunicorn.py", "wsgi:app"],
+                app_env,
+                app_port,
+                tmp / "app.log",
+            )
+        )
+        cookie = login_through_app(app_url)
+        token = direct_access_token(sso, app_url)
+        proxied = (
+            app_port,
+            "/api-proxy/" + RESOURCE,
+            {"Cookie": cookie, "Host": f"localhost:{app_port}"},
+        )
+        direct = (
+            sso_port,
+            "/api/" + RESOURCE,
+            {"Authorization": f"Bearer {token}", "Host": f"localhost:{sso_port}"},
+        )
+
+        lat_p = latency(*proxied, args.requests)
+        lat_d = latency(*direct, args.requests)
+        app_pids = workers_of(app_proc.pid)
+        sso_pids = workers_of(sso_proc.pid)
+        before = cpu_seconds(app_pids), cpu_seconds(sso_pids)
+        rps_p = throughput(*proxied, args.concurrency, args.duration)
+        app_cpu = (cpu_seconds(app_pids) - before[0]) / (rps_p * args.duration) * 1000
+        sso_cpu = (cpu_seconds(sso_pids) - before[1]) / (rps_p * args.duration) * 1000
+        rps_d = throughput(*direct, args.concurrency, args.duration)
+
+        docs = requests.get(
+            f"{app_url}/api-proxy/document/v1/documents?limit=100", headers={"Cookie": cookie}
+        ).json()["items"]
+        large = next(d for d in docs if d.get("large"))
+
+        def download() -> int:
+            r = requests.get(
+                f"{app_url}/api-proxy/document/v1/documents/{large['id']}/targetdocument",
+                headers={"Cookie": cookie, "Accept": "*/*"},
+                stream=True,
+            )
+            return sum(len(c) for c in r.iter_content(MB))
+
+        def upload() -> int:
+            size = args.stream_mb * MB
+            block = b"x" * MB
+
+            def body():
+                for _ in range(args.stream_mb):
+                    yield block
+
+            r = requests.post(
+                f"{app_url}/api-proxy/document/v1/documents",
+                data=body(),
+                headers={
+                    "Cookie": cookie,
+                    "X-CSRF": "1",
+                    "Content-Type": "application/octet-stream",
+                },
+            )
+            assert r.status_code == 201 and r.json()["size"] == size, r.text
+            return size
+
+        down_mb, down_growth = memory_growth(app_proc.pid, download)
+        up_mb, up_growth = memory_growth(app_proc.pid, upload)
+
+    def ms(samples, q):
+        return statistics.quantiles(samples, n=100)[q - 1] * 1000
+
+    print()
+    print(
+        f"Pagero proxy benchmark  ({os.cpu_count()} CPUs, app: gunicorn {args.workers} workers"
+        f" x 8 threads, sandbox: gunicorn 1 worker x 16 threads, loopback)"
+    )
+    print(f"{'':34}{'/api-proxy':>14}{'direct':>14}{'ratio/added':>14}")
+    print(
+        f"{'latency p50 (ms, 1 connection)':34}{ms(lat_p, 50):14.2f}{ms(lat_d, 50):14.2f}"
+        f"{ms(lat_p, 50) - ms(lat_d, 50):+14.2f}"
+    )
+    print(
+        f"{'latency p99 (ms, 1 connection)':34}{ms(lat_p, 99):14.2f}{ms(lat_d, 99):14.2f}"
+        f"{ms(lat_p, 99) - ms(lat_d, 99):+14.2f}"
+    )
+    print(
+        f"{f'throughput (req/s, {args.concurrency} connections)':34}{rps_p:14.0f}{rps_d:14.0f}"
+        f"{rps_p / rps_d:14.2f}"
+    )
+    print(f"{'CPU per proxied call (ms)':34}{app_cpu:14.2f}{sso_cpu:14.2f}   (app, sandbox API)")
+    print(
+        f"{'worker RSS growth, download':34}{down_growth:11.1f} MB  for {down_mb:.0f} MB streamed"
+    )
+    print(f"{'worker RSS growth, upload':34}{up_growth:11.1f} MB  for {up_mb:.0f} MB streamed")
+    print(
+        f"(resource: GET {RESOURCE}; {args.requests} sequential calls; "
+        f"{args.duration:.0f} s per throughput run)"
+    )
+
+
+if __name__ == "__main__":
+    main()
