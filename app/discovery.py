@@ -160,27 +160,32 @@ class Discovery:
         self._tried_at: float | None = None
 
     def metadata(self) -> ServerMetadata | None:
-        """The current metadata, read now if due; None while it cannot be read."""
+        """The current metadata, read now if due; None while it cannot be read.
+
+        One thread reads; the others go on with what is cached meanwhile (the
+        configured endpoints at first) instead of queueing behind a slow host.
+        """
         with self._lock:
             now = self._clock()
             fresh = self._read_at is not None and now - self._read_at < self.MAX_AGE
             if fresh or (self._tried_at is not None and now - self._tried_at < self.RETRY_INTERVAL):
                 return self._metadata
-            self._tried_at = now
-            try:
-                metadata = ServerMetadata.parse(
-                    self._fetch(self.url),
-                    expected_issuer=self.configured.issuer,
-                    https_only=self.configured.profile != "sandbox",
-                )
-            except (requests.RequestException, ValueError) as exc:
-                self._log_failure(exc)
-                # A document that was good stays in use until a new one is.
-                return self._metadata
+            self._tried_at = now  # this thread reads; the others see a recent try
+        try:
+            metadata = ServerMetadata.parse(
+                self._fetch(self.url),
+                expected_issuer=self.configured.issuer,
+                https_only=self.configured.profile != "sandbox",
+            )
+        except (requests.RequestException, ValueError) as exc:
+            self._log_failure(exc)
+            # A document that was good stays in use until a new one is.
+            return self._metadata
+        with self._lock:
             self._metadata, self._read_at = metadata, now
             self._effective = apply(self.configured, metadata)
-            self._log_success(metadata)
-            return metadata
+        self._log_success(metadata)
+        return metadata
 
     def settings(self) -> Settings:
         """The configured settings with the metadata applied (reads it when due)."""

@@ -3,6 +3,7 @@ on local keys and documents (the HTTP versions are in test_oidc_id_token/_discov
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -234,3 +235,23 @@ def test_discovery_reads_lazily_retries_after_failure_and_keeps_a_good_document(
     clock.now += discovery.RETRY_INTERVAL
     assert discovery.metadata() is not None  # the good document stays in use
     assert len(calls) == 3
+
+
+def test_other_requests_do_not_queue_behind_a_slow_metadata_host():
+    release, started = threading.Event(), threading.Event()
+
+    def slow_fetch(url):
+        started.set()
+        release.wait(5)
+        return _document()
+
+    discovery = Discovery(_settings(), slow_fetch)
+    reader = threading.Thread(target=discovery.metadata)
+    reader.start()
+    assert started.wait(5)
+    begun = time.monotonic()
+    assert discovery.settings().token_url.startswith("https://sso.pageroonline.com")
+    assert time.monotonic() - begun < 1  # answered from the configuration at once
+    release.set()
+    reader.join(5)
+    assert discovery.settings().token_url == "https://sso.example/token"
