@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Settings, load_settings
 
-from . import api_proxy, auth, pages, session_api
+from . import api_proxy, auth, health, pages, session_api, session_store
 from .errors import register_error_handlers
-from .extensions import server_session
-from .logging_setup import configure_logging
+from .logging_setup import configure_logging, init_request_ids
 from .pagero_client import pagero
 from .security import apply_security_headers
-from .token_store import FileTokenStore
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,14 +45,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(_flask_config(app, settings))
     app.config.update(flask_keys)
 
+    init_request_ids(app)
     pagero.init_app(app)
-    server_session.init_app(app)
-    app.extensions["token_store"] = FileTokenStore(os.path.join(app.instance_path, "tokens"))
+    session_store.init_app(app, settings)
     register_error_handlers(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(api_proxy.bp)
     app.register_blueprint(session_api.bp)
+    app.register_blueprint(health.bp)
+    if settings.trusted_proxy_hops:
+        # Only as many X-Forwarded-* entries as there are proxies we run: a
+        # client can prepend its own, and trusting those would let it choose
+        # its address and whether it came over https.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     https = settings.redirect_uri.startswith("https://")
     app.after_request(lambda response: apply_security_headers(response, https))
@@ -65,22 +70,12 @@ _FLASK_KEYS = {"TESTING", "DEBUG", "SERVER_NAME", "PROPAGATE_EXCEPTIONS"}
 
 
 def _flask_config(app: Flask, settings: Settings) -> dict[str, Any]:
-    from cachelib.file import FileSystemCache
-
     https = settings.redirect_uri.startswith("https://")
-    session_dir = settings.session_file_dir or os.path.join(app.instance_path, "flask_session")
     return {
         "PAGERO_SETTINGS": settings,
         "SECRET_KEY": settings.secret_key or _instance_secret_key(app.instance_path),
-        # Server-side sessions: the browser holds only a random id (Flask-Session).
-        "SESSION_TYPE": "cachelib",
-        # threshold=0: never evict live sessions to make room; expiry removes them.
-        "SESSION_CACHELIB": FileSystemCache(session_dir, threshold=0, mode=0o600),
-        "SESSION_KEY_PREFIX": "pagero:session:",
-        "SESSION_PERMANENT": True,
-        "PERMANENT_SESSION_LIFETIME": timedelta(seconds=settings.session_lifetime),
         # Write the session only when it changed: a request that merely reads
-        # tokens must never write an older copy over a newer one.
+        # it must never write an older copy over a newer one.
         "SESSION_REFRESH_EACH_REQUEST": False,
         # The __Host- prefix pins the cookie to this exact host over https.
         "SESSION_COOKIE_NAME": "__Host-pagero_session" if https else "pagero_session",

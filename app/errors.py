@@ -195,6 +195,13 @@ class TokenRefreshBusy(PageroError):
     restart_login = False
 
 
+class SessionStoreUnavailable(PageroError):
+    status = 503
+    code = "session_store_unavailable"
+    title = "The app is briefly unavailable"
+    restart_login = False
+
+
 class ApiUnavailable(PageroError):
     status = 502
     code = "api_unavailable"

@@ -8,8 +8,13 @@ opaque ``_0XBPWQQ_``-style tokens.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, g, has_request_context, request
 
 from config import Settings
 
@@ -36,6 +41,20 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     return text
 
 
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on every record (``-`` outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id()
+        return True
+
+
+def current_request_id() -> str:
+    if has_request_context():
+        return g.get("request_id", "-")
+    return "-"
+
+
 class RedactingFormatter(logging.Formatter):
     """Formats as usual (including tracebacks), then removes secrets from the result."""
 
@@ -47,24 +66,60 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record), self.secrets)
 
 
+class JsonFormatter(RedactingFormatter):
+    """One JSON object per line, for log collectors; redacted like the text format."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()):
+        super().__init__("%(message)s", secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return redact(json.dumps(entry, ensure_ascii=False), self.secrets)
+
+
 _HANDLER_NAME = "pagero-client"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+#: A client-supplied X-Request-ID is kept only if it looks like an id (no log injection).
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 def configure_logging(settings: Settings) -> None:
     """Attach one redacting handler to the ``app`` logger (idempotent per process)."""
     logger = logging.getLogger("app")
     logger.setLevel(settings.log_level.upper())
-    for handler in logger.handlers:
-        if handler.get_name() == _HANDLER_NAME:
-            handler.setFormatter(_formatter(settings))
-            return
-    handler = logging.StreamHandler()
-    handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(_formatter(settings))
-    logger.addHandler(handler)
+    handler = next((h for h in logger.handlers if h.get_name() == _HANDLER_NAME), None)
+    if handler is None:
+        handler = logging.StreamHandler()
+        handler.set_name(_HANDLER_NAME)
+        handler.addFilter(RequestIdFilter())
+        logger.addHandler(handler)
+    secrets = tuple(s for s in (settings.client_secret, settings.secret_key) if s)
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter(secrets))
+    else:
+        handler.setFormatter(RedactingFormatter(TEXT_FORMAT, secrets))
 
 
-def _formatter(settings: Settings) -> RedactingFormatter:
-    return RedactingFormatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s", secrets=(settings.client_secret,)
-    )
+def init_request_ids(app: Flask) -> None:
+    """Every request gets an id: the proxy's ``X-Request-ID`` when it sent a sane one
+    (so lines join up across services), else a fresh one; it is echoed back."""
+
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+    @app.after_request
+    def echo_request_id(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "-")
+        return response

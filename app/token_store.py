@@ -138,6 +138,10 @@ class FileTokenStore(TokenStore):
         finally:
             os.close(fd)
 
+    def check(self) -> None:
+        with tempfile.NamedTemporaryFile(dir=self.directory):
+            pass
+
     def sweep(self) -> None:
         """Delete expired token files (the session store expires its own entries)."""
         now = time.time()
@@ -150,3 +154,53 @@ class FileTokenStore(TokenStore):
                         os.unlink(entry.path)
             except (OSError, ValueError, KeyError):
                 continue
+
+
+class RedisTokenStore(TokenStore):
+    """Token sets in Redis, shared by every instance; locks that hold across machines.
+
+    The lock is ``SET key token NX PX ttl`` and is released only by its owner
+    (compare-and-delete in one Lua script), so a lock that outlived its holder's
+    patience cannot be deleted by the holder of the next one. Its expiry bounds
+    the damage of a worker that dies while holding it.
+    """
+
+    _RELEASE = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then "
+        "return redis.call('del', KEYS[1]) else return 0 end"
+    )
+
+    def __init__(self, client, prefix: str = "pagero:"):
+        self.redis = client
+        self.prefix = prefix
+        self._release = client.register_script(self._RELEASE)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}tokens:{hashlib.sha256(key.encode()).hexdigest()}"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return decode(self.redis.get(self._key(key)))
+
+    def put(self, key: str, record: dict[str, Any], ttl: int) -> None:
+        self.redis.set(self._key(key), encode(record, ttl), ex=ttl)
+
+    def delete(self, key: str) -> None:
+        self.redis.delete(self._key(key))
+
+    @contextlib.contextmanager
+    def lock(self, key: str, timeout: float) -> Iterator[None]:
+        name = f"{self.prefix}lock:{hashlib.sha256(key.encode()).hexdigest()}"
+        owner = secrets.token_hex(16)
+        hold_ms = int((timeout + 30) * 1000)
+        deadline = time.monotonic() + timeout
+        while not self.redis.set(name, owner, nx=True, px=hold_ms):
+            if time.monotonic() >= deadline:
+                raise LockTimeout(key)
+            time.sleep(0.01)
+        try:
+            yield
+        finally:
+            self._release(keys=[name], args=[owner])
+
+    def check(self) -> None:
+        self.redis.ping()

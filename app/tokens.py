@@ -22,6 +22,8 @@ from .token_store import LockTimeout
 
 #: The session holds only this random key; the tokens live in the token store.
 TOKEN_KEY = "token_key"  # noqa: S105 - a session key name
+#: When this login started and when it was last used (absolute and idle timeouts).
+LOGIN_AT, SEEN_AT = "login_at", "seen_at"
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,12 @@ def _store():
     return current_app.extensions["token_store"]
 
 
+def current_settings():
+    return current_app.config["PAGERO_SETTINGS"]
+
+
 def _ttl() -> int:
-    return current_app.config["PAGERO_SETTINGS"].session_lifetime
+    return current_settings().session_lifetime
 
 
 def load(session: Mapping[str, Any]) -> TokenSet | None:
@@ -127,6 +133,7 @@ def save(session: MutableMapping[str, Any], tokens: TokenSet) -> None:
     key = secrets.token_urlsafe(32)
     _store().put(key, asdict(tokens), _ttl())
     session[TOKEN_KEY] = key
+    session[LOGIN_AT] = session[SEEN_AT] = time.time()
     g.pagero_tokens = tokens
 
 

@@ -169,8 +169,21 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "SESSION_BACKEND",
         "session_backend",
-        f.one_of("filesystem"),
-        "Where server-side sessions live.",
+        f.one_of("filesystem", "redis"),
+        "Where server-side sessions and tokens live: `filesystem` (one machine) or `redis`.",
+    ),
+    Field(
+        "REDIS_URL",
+        "redis_url",
+        f.parse_redis_url,
+        "Redis for SESSION_BACKEND=redis, e.g. `redis://redis:6379/0` (`rediss://` for TLS).",
+        secret=True,
+    ),
+    Field(
+        "SESSION_KEY_PREFIX",
+        "session_key_prefix",
+        f.parse_text,
+        "Prefix of every key the app writes to Redis (several apps can share one Redis).",
     ),
     Field(
         "SESSION_FILE_DIR",
@@ -182,9 +195,22 @@ FIELDS: tuple[Field, ...] = (
         "SESSION_LIFETIME",
         "session_lifetime",
         f.parse_positive_int,
-        "Seconds a login session lasts.",
+        "Absolute limit: seconds a login session lasts, however active.",
+    ),
+    Field(
+        "SESSION_IDLE_TIMEOUT",
+        "session_idle_timeout",
+        f.parse_positive_int,
+        "Seconds without a request after which the session ends.",
+    ),
+    Field(
+        "TRUSTED_PROXY_HOPS",
+        "trusted_proxy_hops",
+        f.parse_non_negative_int,
+        "Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).",
     ),
     Field("LOG_LEVEL", "log_level", f.one_of("debug", "info", "warning", "error"), "Log level."),
+    Field("LOG_FORMAT", "log_format", f.one_of("text", "json"), "Log lines as text or JSON."),
 )
 
 FIELDS_BY_ENV = {fld.env: fld for fld in FIELDS}
@@ -223,7 +249,12 @@ class Settings:
     session_backend: str
     session_file_dir: str | None
     session_lifetime: int
+    session_idle_timeout: int
+    trusted_proxy_hops: int
+    redis_url: str | None = field(repr=False)
+    session_key_prefix: str
     log_level: str
+    log_format: str
     #: Attributes set in the environment rather than by the profile. Discovered
     #: server metadata may replace a profile's default but never one of these.
     explicit: frozenset[str] = frozenset()
@@ -248,6 +279,7 @@ class Settings:
 # Values that must never protect a real deployment.
 WEAK_SECRET_KEYS = {"dev", "secret", "changeme", "change-me", "sandbox", "development"}
 OPTIONAL = {
+    "REDIS_URL",
     "PAGERO_API_ALLOWED_PATHS",
     "PAGERO_REVOCATION_URL",
     "PAGERO_JWKS_URI",

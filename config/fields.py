@@ -69,6 +69,14 @@ def parse_url(raw: str) -> str:
     return value
 
 
+def parse_redis_url(raw: str) -> str:
+    value = raw.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+        raise ValueError("expected redis://host:port/db, rediss://... (TLS) or unix:///path")
+    return value
+
+
 def parse_base_url(raw: str) -> str:
     """A URL the app appends API paths to: no query string, no trailing slash."""
     value = parse_url(raw)

@@ -41,7 +41,11 @@ class BaseProfile:
         "PAGERO_PROXY_MAX_BODY": str(256 * 1024 * 1024),
         "SESSION_BACKEND": "filesystem",
         "SESSION_LIFETIME": "28800",
+        "SESSION_IDLE_TIMEOUT": "3600",
+        "SESSION_KEY_PREFIX": "pagero:",
+        "TRUSTED_PROXY_HOPS": "0",
         "LOG_LEVEL": "info",
+        "LOG_FORMAT": "text",
     }
 
     def __init__(self, environ: Mapping[str, str]):
@@ -66,6 +70,11 @@ class BaseProfile:
         redirect = values.get("redirect_uri")
         if redirect and urlsplit(redirect).query:
             found["PAGERO_REDIRECT_URI"] = "expected a URI without ?query"
+        if values.get("session_backend") == "redis" and not values.get("redis_url"):
+            found["REDIS_URL"] = "is required with SESSION_BACKEND=redis, e.g. redis://redis:6379/0"
+        idle, lifetime = values.get("session_idle_timeout"), values.get("session_lifetime")
+        if idle and lifetime and idle > lifetime:
+            found["SESSION_IDLE_TIMEOUT"] = "expected at most SESSION_LIFETIME"
         return found
 
     def _check_post_logout_uri(self, values: Mapping[str, Any], local_http: bool):

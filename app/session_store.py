@@ -1,0 +1,163 @@
+"""Server-side sessions and the token store, on the filesystem or in Redis.
+
+``SESSION_BACKEND=filesystem`` (one machine, any number of workers) or
+``redis`` (any number of instances sharing one Redis). Flask-Session keeps the
+session, :mod:`app.token_store` keeps the tokens beside it, in the same place.
+
+What this module adds to Flask-Session:
+
+* a store that cannot be reached is a clear 503 (page or problem+json), never
+  a stack trace: opening the session fails soft, saving it turns the answer
+  into a 503 so the browser is never told "done" about something not stored;
+* absolute and idle timeouts (``SESSION_LIFETIME``, ``SESSION_IDLE_TIMEOUT``):
+  the store's own expiry follows the idle timeout (each write renews it, and an
+  active session is written at most once a minute), the absolute limit is
+  checked on every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from flask import Flask, Response, session
+from flask_session.cachelib import CacheLibSessionInterface
+from flask_session.redis import RedisSessionInterface
+
+from config import Settings
+
+from . import errors, tokens
+from .token_store import FileTokenStore, RedisTokenStore, TokenStore
+
+log = logging.getLogger(__name__)
+
+#: How often an active session's "last seen" time is written (seconds).
+SEEN_WRITE_INTERVAL = 60
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # pragma: no cover - redis is a pinned dependency
+        return (OSError,)
+    return (RedisError, OSError)
+
+
+STORE_ERRORS = _store_errors()
+
+
+def _unavailable() -> errors.SessionStoreUnavailable:
+    return errors.SessionStoreUnavailable(
+        "The app cannot reach its session store right now, so it cannot tell who you are. "
+        "Please try again in a moment."
+    )
+
+
+class _ResilientSessions:
+    """Mixin for a Flask-Session interface: a store outage becomes a 503, not a crash."""
+
+    def open_session(self, app: Flask, request) -> Any:
+        try:
+            return super().open_session(app, request)
+        except STORE_ERRORS as exc:
+            log.error("session store unreachable while opening: %s", type(exc).__name__)
+            empty = self.session_class(sid=self._generate_sid(self.sid_length))
+            empty.store_unavailable = True
+            return empty
+
+    def save_session(self, app: Flask, session_obj: Any, response: Response) -> None:
+        if getattr(session_obj, "store_unavailable", False):
+            return
+        try:
+            super().save_session(app, session_obj, response)
+        except STORE_ERRORS as exc:
+            log.error("session store unreachable while saving: %s", type(exc).__name__)
+            _turn_into_unavailable(response)
+
+
+class ResilientCacheLibSessions(_ResilientSessions, CacheLibSessionInterface):
+    pass
+
+
+class ResilientRedisSessions(_ResilientSessions, RedisSessionInterface):
+    pass
+
+
+def _turn_into_unavailable(response: Response) -> None:
+    """The session was not stored: whatever the view answered did not take effect."""
+    if response.is_streamed:
+        return
+    page = errors.render_error(_unavailable())
+    response.status_code = page.status_code
+    response.set_data(page.get_data())
+    response.headers["Content-Type"] = page.headers["Content-Type"]
+    response.headers["Retry-After"] = "1"
+    response.headers.pop("Location", None)
+    response.headers.pop("Set-Cookie", None)
+
+
+def init_app(app: Flask, settings: Settings) -> TokenStore:
+    """Bind the session interface and the token store for ``settings.session_backend``."""
+    # Each write renews the store's expiry; an active session is written at least
+    # every SEEN_WRITE_INTERVAL, so idle + interval bounds an abandoned one.
+    app.permanent_session_lifetime = settings.session_idle_timeout + SEEN_WRITE_INTERVAL
+    common = {
+        "app": app,
+        "key_prefix": settings.session_key_prefix + "session:",
+        "use_signer": False,
+        "permanent": True,
+        "sid_length": 32,
+        "serialization_format": "msgpack",
+    }
+    if settings.session_backend == "redis":
+        client = redis_client(settings.redis_url)
+        app.session_interface = ResilientRedisSessions(client=client, **common)
+        store: TokenStore = RedisTokenStore(client, prefix=settings.session_key_prefix)
+    else:
+        from cachelib.file import FileSystemCache
+
+        folder = settings.session_file_dir or os.path.join(app.instance_path, "flask_session")
+        # threshold=0: never evict a live session to make room; expiry removes them.
+        cache = FileSystemCache(folder, threshold=0, mode=0o600)
+        app.session_interface = ResilientCacheLibSessions(client=cache, **common)
+        store = FileTokenStore(os.path.join(os.path.dirname(folder), "tokens"))
+    app.extensions["token_store"] = store
+    app.before_request(_enforce_timeouts)
+    app.register_error_handler(STORE_ERRORS[0], _store_error)
+    return store
+
+
+def redis_client(url: str):
+    import redis
+
+    # Short timeouts: a Redis outage must become a 503 quickly, not a hung worker.
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30
+    )
+
+
+def _store_error(exc: BaseException) -> Response:
+    log.error("session store unreachable: %s", type(exc).__name__)
+    return errors.render_error(_unavailable())
+
+
+def _enforce_timeouts() -> None:
+    """Refuse to serve from a store we could not read; end sessions past their limits."""
+    if getattr(session._get_current_object(), "store_unavailable", False):
+        raise _unavailable()
+    if tokens.TOKEN_KEY not in session:
+        return
+    settings = tokens.current_settings()
+    now = time.time()
+    login_at = session.get(tokens.LOGIN_AT, now)
+    seen_at = session.get(tokens.SEEN_AT, now)
+    if now - login_at > settings.session_lifetime or now - seen_at > settings.session_idle_timeout:
+        reason = "absolute" if now - login_at > settings.session_lifetime else "idle"
+        tokens.forget(session)
+        session.clear()
+        log.info("session ended by the %s timeout", reason)
+        return
+    if now - seen_at >= SEEN_WRITE_INTERVAL:
+        session[tokens.SEEN_AT] = now
