@@ -22,7 +22,7 @@ import os
 import time
 from typing import Any
 
-from flask import Flask, Response, session
+from flask import Flask, Response, request, session
 from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
 
@@ -143,8 +143,14 @@ def _store_error(exc: BaseException) -> Response:
     return errors.render_error(_unavailable())
 
 
+#: Endpoints that never use the session: probes must answer whatever the store does.
+SESSIONLESS_ENDPOINTS = {"health.healthz", "health.readyz", "static"}
+
+
 def _enforce_timeouts() -> None:
     """Refuse to serve from a store we could not read; end sessions past their limits."""
+    if request.endpoint in SESSIONLESS_ENDPOINTS:
+        return
     if getattr(session._get_current_object(), "store_unavailable", False):
         raise _unavailable()
     if tokens.TOKEN_KEY not in session:

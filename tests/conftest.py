@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 import requests
 import urllib3
 from flask import Flask
@@ -23,7 +24,7 @@ from app.pagero_client import pagero
 from sandbox import create_sandbox
 from tests.browser import Browser
 from tests.recorder import RecordingApp
-from tests.servers import LiveServer, free_port
+from tests.servers import LiveServer, RedisServer, free_port
 
 
 @pytest.fixture(scope="session")
@@ -152,3 +153,22 @@ def upstream_calls(monkeypatch):
     monkeypatch.setattr(requests.Session, "request", spy_request)
     monkeypatch.setattr(urllib3.PoolManager, "urlopen", spy_urlopen)
     return seen
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
+    """One real redis-server for the run; a missing binary fails loudly, never skips."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """The shared Redis, emptied for this test (and started again if a test stopped it)."""
+    if redis_server.proc.poll() is not None:
+        redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url

@@ -7,8 +7,11 @@ the sandbox (counters, issued tokens) without a side channel.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -80,15 +83,43 @@ def gunicorn(port: int, log_path: Path, **env: str) -> Iterator[subprocess.Popen
     binary = Path(sys.executable).parent / "gunicorn"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(binary), *command[1:]], cwd=ROOT, env=full_env, stdout=log, stderr=log
+            [str(binary), *command[1:]],
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # its own process group: workers go with the master
         )
         try:
             _wait_until_serving(proc, port, log_path)
             yield proc
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            _stop_group(proc)
+            _wait_until_closed(port)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop the master and every worker; a worker outliving a killed master would
+    keep the listening socket (it inherited it) and the next test's bind fail."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group
+        return
+
+
+def _wait_until_closed(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.05)
 
 
 def _wait_until_serving(proc: subprocess.Popen, port: int, log_path: Path) -> None:
@@ -101,3 +132,57 @@ def _wait_until_serving(proc: subprocess.Popen, port: int, log_path: Path) -> No
             raise RuntimeError("gunicorn exited:\n" + log_path.read_text())
         time.sleep(0.1)
     raise RuntimeError("gunicorn did not start:\n" + log_path.read_text())
+
+
+class RedisServer:
+    """A real ``redis-server`` on a free loopback port, in its own folder.
+
+    Saving on shutdown is on, so a stop and start keeps the data: that is how
+    the outage tests show the app recovering by itself with sessions intact.
+    """
+
+    def __init__(self, folder: Path):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(
+                "redis-server is not installed: run scripts/setup.sh (it installs Debian's "
+                "redis-server) before the tests"
+            )
+        self.binary = binary
+        self.folder = folder
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        command = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.folder),
+            "--save", "3600 1",
+            "--appendonly", "no",
+            "--protected-mode", "yes",
+        ]  # fmt: skip
+        log = open(self.folder / "redis.log", "ab")  # noqa: SIM115 - lives with the process
+        self.proc = subprocess.Popen(command, stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(
+            "redis-server did not start:\n" + (self.folder / "redis.log").read_text()
+        )
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()  # saves the data set first (--save)
+            self.proc.wait(timeout=10)
