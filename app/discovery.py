@@ -192,6 +192,10 @@ class Discovery:
         self.metadata()
         return self._effective
 
+    def cached_settings(self) -> Settings:
+        """What is known now, without reading anything (for response headers, probes)."""
+        return self._effective
+
     def invalidate(self) -> None:
         """Something the metadata named failed: read it again at the next chance."""
         with self._lock:

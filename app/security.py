@@ -95,9 +95,18 @@ def apply_security_headers(response: Response, https: bool) -> Response:
 
 
 def _form_targets() -> str:
-    # The home form posts to /login, which redirects to Pagero: CSP's
-    # form-action also governs redirects after a form submission.
+    """Origins a form submission may end up at. CSP's form-action also governs the
+    redirects after a submission: the home form's GET /login goes on to Pagero's
+    login page, and POST /logout may go on to Pagero's end-session endpoint."""
     from .pagero_client import pagero
 
-    parts = urlsplit(pagero.settings.authorize_url)
-    return f"{parts.scheme}://{parts.netloc}"
+    # Never read the metadata just to write a header: use what is known now.
+    settings = pagero.discovery.cached_settings() if pagero.discovery else pagero.configured
+    origins = []
+    for url in (settings.authorize_url, settings.end_session_url):
+        if url:
+            parts = urlsplit(url)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            if origin not in origins:
+                origins.append(origin)
+    return " ".join(origins)
