@@ -252,8 +252,31 @@ class PageroClient:
             body, requested_scope=current.requested_scope, previous=current
         )
         if body.get("id_token"):
-            self._validate_id_token(result.id_token, None)
+            result = replace(result, id_claims=self._refreshed_identity(result.id_token, current))
         return result
+
+    def _refreshed_identity(self, raw: str, current: tokens.TokenSet) -> dict[str, Any]:
+        """OpenID Connect Core section 12.2: a refreshed id_token must be valid and name
+        the same user at the same issuer. If not, the session cannot be trusted to be
+        who it was, so it ends (the new pair is dropped, never stored)."""
+        try:
+            claims = self._validate_id_token(raw, None)
+        except errors.InvalidIdToken as exc:
+            raise errors.LoginExpired(
+                "The identity token that came with the renewed access was not valid. "
+                "Please log in again.",
+                reason=exc.code,
+            ) from None
+        before = current.id_claims or {}
+        if before and (claims.get("iss"), claims.get("sub")) != (
+            before.get("iss"),
+            before.get("sub"),
+        ):
+            raise errors.LoginExpired(
+                "The renewed identity is not the user who logged in. Please log in again.",
+                reason="id_token_subject_changed",
+            )
+        return claims
 
     def revoke(self, current: tokens.TokenSet) -> None:
         """Revoke refresh then access token (RFC 7009). Failures are logged, not raised:

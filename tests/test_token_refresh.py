@@ -158,3 +158,23 @@ def test_a_slow_request_never_writes_an_older_pair_over_a_newer_one(browser, san
     assert browser.get(DOCS).status_code == 200
     assert sandbox.counts["refresh_token"] == 2
     assert sandbox.counts["refresh_token_rejected"] == 0
+
+
+def test_refreshed_id_token_that_fails_validation_ends_the_session(make_app, new_browser, sandbox):
+    make_app(PAGERO_REFRESH_MARGIN="100000")
+    browser = new_browser()
+    browser.login(scope="all openid")
+    sandbox.faults.add("id_token_wrong_aud")
+    answer = browser.get(DOCS)
+    assert answer.status_code == 401
+    assert answer.json()["type"] == "urn:pagero-client:error:login_expired"
+    assert browser.get("/profile").status_code == 401
+
+
+def test_refresh_with_openid_keeps_the_identity(make_app, new_browser, sandbox):
+    make_app(PAGERO_REFRESH_MARGIN="100000")
+    browser = new_browser()
+    browser.login("alice", "alice", scope="all openid")
+    assert browser.get(DOCS).status_code == 200
+    assert sandbox.counts["refresh_token"] == 1
+    assert browser.get("/session").json()["user"]["preferred_username"] == "alice"
