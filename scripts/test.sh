@@ -6,6 +6,8 @@ bash scripts/setup.sh
 echo "test: ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# Includes the browser tests (tests/e2e): headless Chromium against the app under gunicorn.
+# Screenshots and network logs of every journey land in test-artifacts/.
 echo "test: pytest"
 mkdir -p test-artifacts
 .venv/bin/python -m pytest "$@"
