@@ -6,12 +6,14 @@ offers an ``end_session_endpoint``, the browser is therefore sent there after
 the local logout, and Pagero sends it back to ``PAGERO_POST_LOGOUT_REDIRECT_URI``
 (our ``/logged-out`` page) with the ``state`` we chose.
 
-Why ``id_token_hint`` although no token should reach the browser: it is how
-the logout request proves which login it ends (RP-Initiated Logout section 2
-recommends it; without it the server may ask the user to confirm or refuse the
-redirect back). The id_token carries identity claims, not access: the access
-and refresh tokens were revoked and deleted before the redirect, and the
-id_token goes to the server that issued it, nowhere else.
+Why no ``id_token_hint`` by default: it would put the id_token in a URL the
+browser sees (address bar, history, the SSO's access log), and this app's
+promise is that no token ever reaches the browser. RP-Initiated Logout 1.0
+section 2 lets ``client_id`` identify the client instead, which is enough to
+check ``post_logout_redirect_uri``. A server that insists on the hint (it may
+otherwise ask the user to confirm) gets it with
+``PAGERO_LOGOUT_ID_TOKEN_HINT=true``: the access and refresh tokens are revoked
+and deleted before that redirect, and the id_token goes only to its issuer.
 
 Why a ``state``: the return to ``/logged-out`` must belong to a logout this
 browser started, like a login's callback (section 3); it is 256 random bits,
@@ -60,7 +62,7 @@ def redirect_url(
         "post_logout_redirect_uri": settings.post_logout_redirect_uri,
         "state": state,
     }
-    if id_token:
+    if id_token and settings.logout_id_token_hint:
         params["id_token_hint"] = id_token
     return add_params_to_uri(settings.end_session_url, params)
 

@@ -104,6 +104,13 @@ FIELDS: tuple[Field, ...] = (
         "(default: the redirect URI's origin + /logged-out).",
     ),
     Field(
+        "PAGERO_LOGOUT_ID_TOKEN_HINT",
+        "logout_id_token_hint",
+        f.parse_bool,
+        "Send the id_token as id_token_hint to the end-session endpoint (it then passes "
+        "through the browser); off: client_id identifies the logout instead.",
+    ),
+    Field(
         "PAGERO_DISCOVERY",
         "discovery",
         f.parse_bool,
@@ -235,6 +242,7 @@ class Settings:
     jwks_uri: str | None
     end_session_url: str | None
     post_logout_redirect_uri: str
+    logout_id_token_hint: bool
     discovery: bool
     metadata_url: str | None
     use_pkce: bool

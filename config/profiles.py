@@ -29,6 +29,9 @@ class BaseProfile:
         # Pagero's document lists `iss` among the callback parameters, so a
         # callback without one is not from Pagero (RFC 9207 section 2.4).
         "PAGERO_REQUIRE_ISS": "true",
+        # No token passes through the browser unless an operator opts in
+        # (RP-Initiated Logout 1.0 section 2 allows client_id instead).
+        "PAGERO_LOGOUT_ID_TOKEN_HINT": "false",
         # RFC 6749 section 10.12 leaves the lifetime of `state` to the client;
         # ten minutes covers a slow login and bounds replay.
         "PAGERO_STATE_MAX_AGE": "600",

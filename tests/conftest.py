@@ -23,8 +23,9 @@ from app.http_pool import pool_manager
 from app.pagero_client import pagero
 from sandbox import create_sandbox
 from tests.browser import Browser
+from tests.leaks import AUTHORIZATION_SERVER_LOGGERS, find_leaks
 from tests.recorder import RecordingApp
-from tests.servers import LiveServer, RedisServer, free_port
+from tests.servers import GUNICORN_LOGS, LiveServer, RedisServer, free_port
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,7 @@ def ports() -> dict[str, int]:
 
 
 @pytest.fixture(scope="session")
-def sandbox_app(ports) -> Flask:
+def sso_app(ports) -> Flask:
     base = f"http://localhost:{ports['sandbox']}"
     return create_sandbox(
         {
@@ -52,22 +53,22 @@ def sandbox_app(ports) -> Flask:
 
 
 @pytest.fixture(scope="session")
-def sandbox_recorder(sandbox_app) -> RecordingApp:
-    return RecordingApp(sandbox_app.wsgi_app)
+def sandbox_recorder(sso_app) -> RecordingApp:
+    return RecordingApp(sso_app.wsgi_app)
 
 
 @pytest.fixture(scope="session")
-def sandbox_server(ports, sandbox_app, sandbox_recorder) -> Iterator[LiveServer]:
-    sandbox_app.wsgi_app = sandbox_recorder
-    server = LiveServer(sandbox_app, ports["sandbox"]).start()
+def sandbox_server(ports, sso_app, sandbox_recorder) -> Iterator[LiveServer]:
+    sso_app.wsgi_app = sandbox_recorder
+    server = LiveServer(sso_app, ports["sandbox"]).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def sandbox(sandbox_server, sandbox_app, sandbox_recorder):
+def sandbox(sandbox_server, sso_app, sandbox_recorder):
     """The sandbox's state, reset: counters, faults, clock, logins, tokens."""
-    state = sandbox_app.extensions["pagero_sandbox"]
+    state = sso_app.extensions["pagero_sandbox"]
     state.reset()
     sandbox_recorder.clear()
     yield state
@@ -91,6 +92,8 @@ def app_settings(ports, tmp_path) -> dict[str, Any]:
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "PAGERO_HTTP_READ_TIMEOUT": "5",
         "PAGERO_HTTP_CONNECT_TIMEOUT": "2",
+        # Every line the app can write is written, so the secret checks see them all.
+        "LOG_LEVEL": "debug",
     }
 
 
@@ -172,3 +175,35 @@ def redis_url(redis_server) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+class _RunLog(logging.Handler):
+    """Every log line written while serving requests, for the whole run."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.threadName != "MainThread" and not record.name.startswith(
+            AUTHORIZATION_SERVER_LOGGERS
+        ):
+            self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log_of_the_run(sso_app):
+    """After the last test: no code, token, id_token or client secret the sandbox
+    issued during the whole run appears in any app log line or gunicorn log file."""
+    handler = _RunLog()
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+    secrets = sso_app.extensions["pagero_sandbox"].issued_secrets()
+    texts = [("app logs", "\n".join(handler.lines))]
+    texts += [(str(p.name), p.read_text(errors="replace")) for p in GUNICORN_LOGS if p.exists()]
+    leaks = find_leaks(secrets, texts)
+    if leaks:
+        pytest.fail(f"secrets in logs of this run: {leaks[:5]}")
+    assert len(secrets) > 1 or not handler.lines  # the check saw what it checks

@@ -65,6 +65,8 @@ class LiveServer:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Log files of every gunicorn the tests ran, for the whole-run secret check.
+GUNICORN_LOGS: list[Path] = []
 
 
 def dockerfile_command() -> list[str]:
@@ -79,8 +81,10 @@ def gunicorn(port: int, log_path: Path, **env: str) -> Iterator[subprocess.Popen
     command = dockerfile_command()
     assert command[0] == "gunicorn", command
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERO_", "SANDBOX_"))}
-    full_env.update(GUNICORN_BIND=f"127.0.0.1:{port}", APP_PORT=str(port), **env)
+    full_env.update(GUNICORN_BIND=f"127.0.0.1:{port}", APP_PORT=str(port), LOG_LEVEL="debug")
+    full_env.update(env)
     binary = Path(sys.executable).parent / "gunicorn"
+    GUNICORN_LOGS.append(log_path)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(binary), *command[1:]],

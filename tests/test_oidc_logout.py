@@ -39,9 +39,21 @@ def assert_no_leaks_but_the_logout_hint(sandbox, browser, caplog, id_token: str)
     assert find_leaks([s for s in secrets if s != id_token], hint) == []
 
 
+def test_openid_logout_sends_no_token_through_the_browser_by_default(browser, sandbox, caplog):
+    browser.login("alice", "alice", scope="all openid")
+    done = log_out(browser)
+    params = query_of(done.headers["Location"])
+    assert "id_token_hint" not in params
+    assert params["client_id"] == ["pagero-demo-client"]
+    back = browser.get(done.headers["Location"])
+    assert browser.get(back.headers["Location"]).status_code == 200
+    assert_no_leaks(sandbox, browser, caplog)  # strict: no id_token anywhere either
+
+
 def test_logout_revokes_deletes_the_session_and_ends_the_pagero_login(
-    client_app, new_browser, sandbox, sandbox_recorder, ports, caplog
+    make_app, new_browser, sandbox, sandbox_recorder, ports, caplog
 ):
+    make_app(PAGERO_LOGOUT_ID_TOKEN_HINT="true")  # the server wants the hint
     browser = new_browser()
     before = len(sandbox.issued_secrets())
     browser.login("alice", "alice", scope="all openid")

@@ -5,10 +5,9 @@
 - An authorization code appears only in the one callback URL it was sent to, and in the
   sandbox's redirect (``Location``) that led there (RFC 6749 §4.1.2). Never in a later URL,
   a ``Referer``, a page, a cookie or storage (RFC 9700 §4.2.4).
-- The one deliberate exception (README, "What the app guarantees"): at logout the id_token
-  goes to Pagero's end-session endpoint as ``id_token_hint`` (RP-Initiated Logout 1.0 §2),
-  so it may appear in that one URL and the app's redirect to it, nowhere else. To forbid it
-  as well, stop passing ``ID_TOKEN_HINT`` values as allowed in ``Journey.problems``.
+- With ``PAGERO_LOGOUT_ID_TOKEN_HINT=true`` (off by default, and off in these tests) the
+  id_token goes to Pagero's end-session endpoint as ``id_token_hint`` (RP-Initiated Logout
+  1.0 §2); the checks then allow it in that one URL and the app's redirect to it only.
 - Every request goes to the app or the sandbox: no CDN, no third party.
 """
 
