@@ -20,8 +20,9 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
 # %(U)s is the path *without* the query string: /callback?code=... must never
-# reach a log file. No request headers are logged (they carry cookies and tokens).
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+# reach a log file. No request header is logged (they carry cookies and tokens);
+# the response's X-Request-ID joins the line to the app's own log lines.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 
 # gunicorn 27's control socket would live in $HOME, which the container's
 # unprivileged user cannot write; nothing here uses it.

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on a fresh machine: a virtual environment
-# with the pinned packages, and Chromium for the browser tests.
+# with the pinned packages, and Chromium and redis-server for the tests.
 # Safe to run again: it only reinstalls when a requirements file changed.
 #
 #   scripts/setup.sh            runtime + test tools into .venv; as root on Debian or
-#                               Ubuntu also `apt-get install chromium` when it is missing
+#                               Ubuntu also `apt-get install chromium redis-server` when missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,18 +29,27 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "$wanted" > "$stamp"
 fi
 
-# The browser tests (tests/e2e) drive the system's Chromium through Playwright; Playwright's
-# own browser download is never used. `make demo` does not need it, so a missing browser
-# is reported here and fails the browser tests, not the setup.
+# System packages the tests use, from Debian: Chromium for the browser tests (tests/e2e,
+# through Playwright; Playwright's own browser download is never used) and redis-server
+# for the Redis session backend tests. `make demo` needs neither, so a missing one is
+# reported here and fails its tests, not the setup.
+missing=()
 if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  missing+=(chromium)
+fi
+if ! command -v redis-server >/dev/null 2>&1; then
+  missing+=(redis-server)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing chromium for the browser tests (apt-get)"
+    echo "setup: installing ${missing[*]} for the tests (apt-get)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    # Debian may start the packaged Redis service; the tests start their own on free ports.
   else
-    echo "setup: ERROR: chromium is not installed, so the browser tests (tests/e2e) will fail." >&2
-    echo "setup:   Install it as root:  apt-get update && apt-get install -y chromium" >&2
-    echo "setup:   (or run this script as root), or set CHROMIUM=/path/to/chromium." >&2
+    echo "setup: ERROR: ${missing[*]} not installed, so some tests will fail." >&2
+    echo "setup:   Install as root:  apt-get update && apt-get install -y ${missing[*]}" >&2
+    echo "setup:   (or run this script as root); CHROMIUM=/path/to/chromium also works." >&2
   fi
 fi
 echo "setup: ready ($("$VENV/bin/python" --version))"

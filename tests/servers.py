@@ -70,9 +70,9 @@ GUNICORN_LOGS: list[Path] = []
 
 
 def dockerfile_command() -> list[str]:
-    """The CMD of the Dockerfile, so tests run exactly what the image runs."""
-    line = next(x for x in (ROOT / "Dockerfile").read_text().splitlines() if x.startswith("CMD "))
-    return json.loads(line[4:])
+    """The app image's CMD (the Dockerfile's last stage), so tests run exactly what it runs."""
+    lines = [x for x in (ROOT / "Dockerfile").read_text().splitlines() if x.startswith("CMD ")]
+    return json.loads(lines[-1][4:])
 
 
 @contextmanager

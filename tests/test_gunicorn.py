@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 
 import pytest
@@ -41,6 +42,7 @@ def test_full_login_under_gunicorn_with_two_workers(gunicorn_app, sandbox):
     assert proc.wait(timeout=30) == 0
     log = log_path.read_text()
     assert '"GET /callback HTTP/1.1" 303' in log  # the access log has the path...
+    assert re.search(r'"GET /profile HTTP/1.1" 200 \d+ \d+ms rid=[0-9a-f]{32}', log)
     assert "/callback?" not in log  # ...never its query string
     for secret in sandbox.issued_secrets():
         assert secret not in log

@@ -13,7 +13,6 @@ Screenshots and network logs (HAR) go to ``test-artifacts/``. With
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -31,7 +30,7 @@ from sandbox import create_sandbox
 from sandbox.settings import DEFAULTS
 from sandbox.state import EXTENSION_KEY
 from tests.e2e.journey import Journey
-from tests.servers import LiveServer, free_port
+from tests.servers import LiveServer, dockerfile_command, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -99,15 +98,10 @@ def e2e_sandbox(e2e_ports) -> Iterator[Flask]:
     server.stop()
 
 
-def _dockerfile_command() -> list[str]:
-    line = next(x for x in (ROOT / "Dockerfile").read_text().splitlines() if x.startswith("CMD "))
-    return json.loads(line[4:])
-
-
 @pytest.fixture(scope="session")
 def e2e_app(e2e_ports, e2e_sandbox, tmp_path_factory) -> Iterator[str]:
     """The app under the Dockerfile's command (two workers), talking to the sandbox."""
-    command = _dockerfile_command()
+    command = dockerfile_command()
     assert command[0] == "gunicorn", command
     port = e2e_ports["app"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERO_", "SANDBOX_"))}
