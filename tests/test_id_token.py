@@ -5,14 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from app import errors
 from app.id_token import KeyCache, validate
-
-ISSUER = "https://sso.example/oauth/v2/oauth-anonymous"
-CLIENT = "client-1"
+from tests.factories import CLIENT, ISSUER, id_claims, sign
 
 
 @pytest.fixture(scope="module")
@@ -24,25 +21,13 @@ def _jwks(*keys: RSAKey) -> dict:
     return KeySet(list(keys)).as_dict(private=False)
 
 
-def _claims(**changes) -> dict:
-    now = int(time.time())
-    claims = {"iss": ISSUER, "sub": "u1", "aud": CLIENT, "iat": now, "exp": now + 300}
-    claims["nonce"] = "n-1"
-    claims.update(changes)
-    return {k: v for k, v in claims.items() if v is not None}
-
-
-def _sign(key, claims, alg="RS256", kid="k1") -> str:
-    return jwt.encode({"alg": alg, "kid": kid}, claims, key)
-
-
 def _validate(token, key, nonce="n-1"):
     keys = KeyCache(lambda: _jwks(key))
     return validate(token, issuer=ISSUER, client_id=CLIENT, nonce=nonce, keys=keys)
 
 
-def test_good_id_token_gives_its_claims(key):
-    assert _validate(_sign(key, _claims()), key)["sub"] == "u1"
+def test_good_id_token_gives_itsid_claims(key):
+    assert _validate(sign(key, id_claims()), key)["sub"] == "u1"
 
 
 @pytest.mark.parametrize(
@@ -59,20 +44,20 @@ def test_good_id_token_gives_its_claims(key):
 )
 def test_id_token_with_a_wrong_claim_is_rejected(key, changes, why):
     with pytest.raises(errors.InvalidIdToken) as caught:
-        _validate(_sign(key, _claims(**changes)), key)
+        _validate(sign(key, id_claims(**changes)), key)
     assert why in caught.value.description
 
 
 def test_tampered_signature_is_rejected(key):
-    token = _sign(key, _claims())
+    token = sign(key, id_claims())
     head, _body, sig = token.split(".")
-    forged = _sign(key, _claims(sub="admin")).split(".")[1]
+    forged = sign(key, id_claims(sub="admin")).split(".")[1]
     with pytest.raises(errors.InvalidIdToken):
         _validate(f"{head}.{forged}.{sig}", key)
 
 
 def test_hmac_signed_with_a_guessable_secret_is_rejected(key):
-    token = _sign(OctKey.import_key("client-secret-as-hmac-key-0123456789"), _claims(), "HS256")
+    token = sign(OctKey.import_key("client-secret-as-hmac-key-0123456789"), id_claims(), "HS256")
     with pytest.raises(errors.InvalidIdToken):
         _validate(token, key)
 
@@ -88,10 +73,10 @@ def test_unknown_kid_refetches_the_jwks_once(key):
 
     keys = KeyCache(fetch)
     keys.MIN_REFRESH_INTERVAL = 0
-    assert validate(_sign(key, _claims()), issuer=ISSUER, client_id=CLIENT, nonce="n-1", keys=keys)
+    assert validate(sign(key, id_claims()), issuer=ISSUER, client_id=CLIENT, nonce="n-1", keys=keys)
     published.append(_jwks(key, rotated))
     claims = validate(
-        _sign(rotated, _claims(), kid="k2"),
+        sign(rotated, id_claims(), kid="k2"),
         issuer=ISSUER,
         client_id=CLIENT,
         nonce="n-1",

@@ -5,20 +5,9 @@ from __future__ import annotations
 import pytest
 
 from config import ConfigError, load_settings
+from tests.factories import GOOD_KEY, production_settings
 
-GOOD_KEY = "k" * 40
 ISSUER = "https://sso.pageroonline.com/oauth/v2/oauth-anonymous"
-
-
-def _production(**env):
-    base = {
-        "PAGERO_ENV": "production",
-        "PAGERO_CLIENT_ID": "client",
-        "PAGERO_CLIENT_SECRET": "s3cret-value",
-        "PAGERO_REDIRECT_URI": "https://app.example.com/callback",
-        "SECRET_KEY": GOOD_KEY,
-    }
-    return load_settings({**base, **env})
 
 
 def test_sandbox_discovers_from_the_issuer_and_returns_to_logged_out():
@@ -32,7 +21,7 @@ def test_sandbox_discovers_from_the_issuer_and_returns_to_logged_out():
 
 
 def test_production_does_not_guess_a_metadata_url():
-    settings = _production()
+    settings = production_settings()
     assert settings.discovery is False
     assert settings.metadata_url is None
     assert settings.end_session_url is None
@@ -40,19 +29,19 @@ def test_production_does_not_guess_a_metadata_url():
 
 
 def test_production_discovery_opt_in_derives_the_url_from_the_issuer():
-    settings = _production(PAGERO_DISCOVERY="true")
+    settings = production_settings(PAGERO_DISCOVERY="true")
     assert settings.metadata_url == ISSUER + "/.well-known/openid-configuration"
 
 
 def test_setting_the_metadata_url_turns_discovery_on():
     url = "https://sso.pageroonline.com/custom/.well-known/openid-configuration"
-    settings = _production(PAGERO_METADATA_URL=url)
+    settings = production_settings(PAGERO_METADATA_URL=url)
     assert settings.discovery is True and settings.metadata_url == url
 
 
 def test_metadata_url_with_discovery_off_is_a_contradiction():
     with pytest.raises(ConfigError) as caught:
-        _production(
+        production_settings(
             PAGERO_DISCOVERY="false",
             PAGERO_METADATA_URL="https://sso.example/.well-known/openid-configuration",
         )
@@ -61,7 +50,7 @@ def test_metadata_url_with_discovery_off_is_a_contradiction():
 
 def test_production_refuses_http_for_logout_and_metadata_urls():
     with pytest.raises(ConfigError) as caught:
-        _production(
+        production_settings(
             PAGERO_POST_LOGOUT_REDIRECT_URI="http://app.example.com/logged-out",
             PAGERO_END_SESSION_URL="http://sso.example/logout",
             PAGERO_METADATA_URL="http://sso.example/.well-known/openid-configuration",
@@ -75,7 +64,7 @@ def test_production_refuses_http_for_logout_and_metadata_urls():
 
 def test_a_bad_redirect_uri_is_reported_once_not_again_for_its_derived_logout_uri():
     with pytest.raises(ConfigError) as caught:
-        _production(PAGERO_REDIRECT_URI="http://app.example.com/callback")
+        production_settings(PAGERO_REDIRECT_URI="http://app.example.com/callback")
     assert "PAGERO_REDIRECT_URI" in caught.value.problems
     assert "PAGERO_POST_LOGOUT_REDIRECT_URI" not in caught.value.problems
 
@@ -99,7 +88,7 @@ def test_staging_allows_an_http_post_logout_uri_on_localhost_only():
 
 
 def test_settings_remember_which_values_were_set_explicitly():
-    settings = _production(PAGERO_REVOCATION_URL="", PAGERO_DISCOVERY="true")
+    settings = production_settings(PAGERO_REVOCATION_URL="", PAGERO_DISCOVERY="true")
     assert {"revocation_url", "discovery", "client_id"} <= settings.explicit
     assert "token_url" not in settings.explicit  # a profile default
     assert settings.revocation_url is None

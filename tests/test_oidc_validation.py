@@ -15,27 +15,13 @@ from app import errors
 from app.discovery import Discovery, MetadataRefused, ServerMetadata, apply
 from app.id_token import LEEWAY_SECONDS, KeyCache, allowed_algorithms, validate
 from config import load_settings
-
-ISSUER = "https://sso.example/oauth/v2/oauth-anonymous"
-CLIENT = "client-1"
+from tests.factories import CLIENT, ISSUER, id_claims, sign
 
 
 @pytest.fixture(scope="module")
 def key() -> RSAKey:
     # No "alg" on the key itself, so that only the validator's list decides.
     return RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig"})
-
-
-def _claims(**changes) -> dict:
-    now = int(time.time())
-    claims = {"iss": ISSUER, "sub": "u1", "aud": CLIENT, "iat": now, "exp": now + 300}
-    claims["nonce"] = "n-1"
-    claims.update(changes)
-    return {k: v for k, v in claims.items() if v is not None}
-
-
-def _sign(key, claims, alg="RS256", kid="k1") -> str:
-    return jwt.encode({"alg": alg, "kid": kid}, claims, key, algorithms=[alg])
 
 
 def _keys(*keys: RSAKey, fetches: list | None = None) -> KeyCache:
@@ -62,7 +48,7 @@ def test_allowed_algorithms_follow_the_server_but_never_none_or_hmac():
 
 
 def test_an_algorithm_the_server_does_not_declare_is_refused(key):
-    token = _sign(key, _claims(), alg="PS256")
+    token = sign(key, id_claims(), alg="PS256")
     assert _validate(token, _keys(key))["sub"] == "u1"  # fine when nothing is declared
     with pytest.raises(errors.InvalidIdToken, match="alg 'PS256'"):
         _validate(token, _keys(key), algorithms=allowed_algorithms(["RS256"]))
@@ -70,7 +56,7 @@ def test_an_algorithm_the_server_does_not_declare_is_refused(key):
 
 def test_alg_is_checked_even_without_a_jwks(key):
     secret = OctKey.import_key("client-secret-as-hmac-key-0123456789")
-    token = jwt.encode({"alg": "HS256"}, _claims(), secret, algorithms=["HS256"])
+    token = jwt.encode({"alg": "HS256"}, id_claims(), secret, algorithms=["HS256"])
     with pytest.raises(errors.InvalidIdToken, match="alg 'HS256'"):
         _validate(token, None)
 
@@ -80,34 +66,34 @@ def test_alg_is_checked_even_without_a_jwks(key):
 
 def test_azp_naming_another_client_is_refused(key):
     with pytest.raises(errors.InvalidIdToken, match="azp"):
-        _validate(_sign(key, _claims(azp="other")), _keys(key))
-    assert _validate(_sign(key, _claims(azp=CLIENT)), _keys(key))["azp"] == CLIENT
+        _validate(sign(key, id_claims(azp="other")), _keys(key))
+    assert _validate(sign(key, id_claims(azp=CLIENT)), _keys(key))["azp"] == CLIENT
 
 
 def test_several_audiences_need_azp_naming_us(key):
-    claims = _claims(aud=[CLIENT, "other"], azp=CLIENT)
-    assert _validate(_sign(key, claims), _keys(key))["sub"] == "u1"
+    claims = id_claims(aud=[CLIENT, "other"], azp=CLIENT)
+    assert _validate(sign(key, claims), _keys(key))["sub"] == "u1"
 
 
 def test_exp_and_iat_allow_a_small_clock_difference_only(key):
     now = int(time.time())
-    near = _claims(exp=now - LEEWAY_SECONDS // 2, iat=now + LEEWAY_SECONDS // 2)
-    assert _validate(_sign(key, near), _keys(key))["sub"] == "u1"
+    near = id_claims(exp=now - LEEWAY_SECONDS // 2, iat=now + LEEWAY_SECONDS // 2)
+    assert _validate(sign(key, near), _keys(key))["sub"] == "u1"
     with pytest.raises(errors.InvalidIdToken, match="expired"):
-        _validate(_sign(key, _claims(exp=now - 3 * LEEWAY_SECONDS)), _keys(key))
+        _validate(sign(key, id_claims(exp=now - 3 * LEEWAY_SECONDS)), _keys(key))
     with pytest.raises(errors.InvalidIdToken, match="future"):
-        _validate(_sign(key, _claims(iat=now + 3 * LEEWAY_SECONDS)), _keys(key))
+        _validate(sign(key, id_claims(iat=now + 3 * LEEWAY_SECONDS)), _keys(key))
 
 
 def test_missing_and_wrong_nonce_are_told_apart(key):
     with pytest.raises(errors.InvalidIdToken, match="no nonce"):
-        _validate(_sign(key, _claims(nonce=None)), _keys(key))
+        _validate(sign(key, id_claims(nonce=None)), _keys(key))
     with pytest.raises(errors.InvalidIdToken, match="does not match this login"):
-        _validate(_sign(key, _claims(nonce="n-2")), _keys(key))
+        _validate(sign(key, id_claims(nonce="n-2")), _keys(key))
 
 
 def test_refresh_without_a_nonce_to_compare_accepts_the_token(key):
-    assert _validate(_sign(key, _claims(nonce=None)), _keys(key), nonce=None)["sub"] == "u1"
+    assert _validate(sign(key, id_claims(nonce=None)), _keys(key), nonce=None)["sub"] == "u1"
 
 
 # -- the JWKS cache -------------------------------------------------------------------------
@@ -116,8 +102,8 @@ def test_refresh_without_a_nonce_to_compare_accepts_the_token(key):
 def test_a_known_kid_with_a_bad_signature_does_not_refetch_the_jwks(key):
     fetches: list = []
     keys = _keys(key, fetches=fetches)
-    head, _, sig = _sign(key, _claims()).split(".")
-    body = _sign(key, _claims(sub="admin")).split(".")[1]
+    head, _, sig = sign(key, id_claims()).split(".")
+    body = sign(key, id_claims(sub="admin")).split(".")[1]
     with pytest.raises(errors.InvalidIdToken, match="signature"):
         _validate(f"{head}.{body}.{sig}", keys)
     assert len(fetches) == 1
@@ -129,7 +115,7 @@ def test_unknown_kids_refetch_at_most_once_per_interval(key):
     keys = _keys(key, fetches=fetches)
     for _ in range(3):
         with pytest.raises(errors.InvalidIdToken, match="kid"):
-            _validate(_sign(stranger, _claims(), kid="k9"), keys)
+            _validate(sign(stranger, id_claims(), kid="k9"), keys)
     assert len(fetches) == 2  # the first fetch, then one forced refetch
 
 

@@ -1,0 +1,40 @@
+"""Small builders shared by unit tests: settings for a profile, id_token claims, signing."""
+
+from __future__ import annotations
+
+import time
+
+from joserfc import jwt
+
+from config import Settings, load_settings
+
+#: A SECRET_KEY the production checks accept.
+GOOD_KEY = "k" * 40
+#: Issuer and client of the locally signed id_tokens.
+ISSUER = "https://sso.example/oauth/v2/oauth-anonymous"
+CLIENT = "client-1"
+
+
+def production_settings(**env: str) -> Settings:
+    """A valid production configuration, with ``env`` overriding any variable."""
+    base = {
+        "PAGERO_ENV": "production",
+        "PAGERO_CLIENT_ID": "client",
+        "PAGERO_CLIENT_SECRET": "s3cret-value",
+        "PAGERO_REDIRECT_URI": "https://app.example.com/callback",
+        "SECRET_KEY": GOOD_KEY,
+    }
+    return load_settings({**base, **env})
+
+
+def id_claims(**changes) -> dict:
+    """Valid id_token claims for ISSUER and CLIENT; a change to None removes a claim."""
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": "u1", "aud": CLIENT, "iat": now, "exp": now + 300}
+    claims["nonce"] = "n-1"
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def sign(key, claims: dict, alg: str = "RS256", kid: str = "k1") -> str:
+    return jwt.encode({"alg": alg, "kid": kid}, claims, key, algorithms=[alg])
