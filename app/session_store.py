@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
 from typing import Any
 
@@ -78,7 +79,21 @@ class _ResilientSessions:
 
 
 class ResilientCacheLibSessions(_ResilientSessions, CacheLibSessionInterface):
-    pass
+    """Filesystem sessions. cachelib deletes an expired file only when it is read
+    again, and (with ``threshold=0``, so live sessions are never evicted) never
+    prunes: an abandoned session's file would stay forever. So every
+    :data:`SWEEP_EVERY`-th write, on average, also deletes the expired files."""
+
+    SWEEP_EVERY = 500
+
+    def _upsert_session(self, session_lifetime, session_obj, store_id) -> None:
+        super()._upsert_session(session_lifetime, session_obj, store_id)
+        if secrets.randbelow(self.SWEEP_EVERY) == 0:
+            self.sweep()
+
+    def sweep(self, now: float | None = None) -> None:
+        # cachelib's own expiry pass (private, but stable since cachelib 0.1).
+        self.cache._remove_expired(time.time() if now is None else now)
 
 
 class ResilientRedisSessions(_ResilientSessions, RedisSessionInterface):

@@ -142,9 +142,9 @@ class FileTokenStore(TokenStore):
         with tempfile.NamedTemporaryFile(dir=self.directory):
             pass
 
-    def sweep(self) -> None:
+    def sweep(self, now: float | None = None) -> None:
         """Delete expired token files (the session store expires its own entries)."""
-        now = time.time()
+        now = time.time() if now is None else now
         for entry in os.scandir(self.directory):
             if not entry.name.endswith(".json"):
                 continue

@@ -190,3 +190,24 @@ def test_health_probes(tmp_path):
     assert ready.json["checks"]["session_store"] == "ok"
     assert ready.json["checks"]["token_store"] == "ok"
     assert "Set-Cookie" not in live.headers and "Set-Cookie" not in ready.headers
+
+
+def test_abandoned_sessions_and_tokens_are_swept_from_disk(make_app, new_browser, sandbox):
+    from pathlib import Path
+
+    app = make_app()
+    new_browser().login()  # then abandoned: never comes back
+    session_dir = Path(app.instance_path) / "flask_session"
+
+    def session_files():
+        return [p for p in session_dir.iterdir() if p.is_file() and p.name != "__wz_cache_count"]
+
+    assert session_files() and _files(app)
+    app.session_interface.sweep()
+    app.extensions["token_store"].sweep()
+    assert session_files() and _files(app)  # still live: kept
+    later = time.time() + 28800 + 3600  # past the lifetime and the idle timeout
+    app.session_interface.sweep(now=later)
+    app.extensions["token_store"].sweep(now=later)
+    assert session_files() == []
+    assert _files(app) == []
