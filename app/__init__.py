@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Settings, load_settings
 
-from . import api_proxy, auth, health, pages, session_api, session_store
+from . import api_proxy, auth, flow_trace, health, pages, session_api, session_store
 from .errors import register_error_handlers
 from .logging_setup import configure_logging, init_request_ids
 from .pagero_client import pagero
@@ -48,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_request_ids(app)
     pagero.init_app(app)
     session_store.init_app(app, settings)
+    flow_trace.init_app(app, settings)
     register_error_handlers(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)

@@ -28,7 +28,7 @@ from flask import Blueprint, Response, redirect, request, session, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
-from . import errors, tokens
+from . import errors, flow_trace, tokens
 from .http_pool import USER_AGENT, pool_manager
 from .pagero_client import pagero
 
@@ -220,8 +220,9 @@ def _send(target: str, token_set: tokens.TokenSet, body) -> urllib3.BaseHTTPResp
     query = request.query_string.decode("latin-1")
     url = f"{target}?{query}" if query else target
     settings = pagero.settings
+    started = time.monotonic()
     try:
-        return pool_manager(pagero.http).urlopen(
+        upstream = pool_manager(pagero.http).urlopen(
             request.method,
             url,
             body=body,
@@ -245,6 +246,8 @@ def _send(target: str, token_set: tokens.TokenSet, body) -> urllib3.BaseHTTPResp
         raise errors.ApiUnavailable(
             "The Pagero API could not be reached.", reason=type(exc).__name__
         ) from None
+    flow_trace.api_call(request.method, url, upstream.status, started)
+    return upstream
 
 
 def _invalid_token(upstream: urllib3.BaseHTTPResponse) -> bool:

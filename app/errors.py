@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
+from flask import Flask, Response, current_app, g, jsonify, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -243,6 +243,7 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Re
 
 
 def render_error(error: PageroError) -> Response:
+    g.pagero_error = error  # for the flow trace (app/flow_trace.py)
     extra = dict(error.details)
     if isinstance(error, NotLoggedIn):
         # On the canonical host, so a script that follows it keeps one cookie jar.

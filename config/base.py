@@ -161,6 +161,12 @@ FIELDS: tuple[Field, ...] = (
         "Optional allow-list of API path prefixes for /api-proxy (empty: any path).",
     ),
     Field(
+        "PAGERO_FLOW_TRACE",
+        "flow_trace",
+        f.parse_bool,
+        "Record each browser session's flow steps, masked, and show them at /trace (for QA).",
+    ),
+    Field(
         "PAGERO_PROXY_MAX_BODY",
         "proxy_max_body",
         f.parse_positive_int,
@@ -253,6 +259,7 @@ class Settings:
     refresh_margin: int
     api_allowed_paths: tuple[str, ...] | None
     proxy_max_body: int
+    flow_trace: bool
     secret_key: str | None = field(repr=False)
     session_backend: str
     session_file_dir: str | None

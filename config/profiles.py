@@ -42,6 +42,9 @@ class BaseProfile:
         # ProductionProfile for why a guessed URL is not used by default.
         "PAGERO_DISCOVERY": "false",
         "PAGERO_PROXY_MAX_BODY": str(256 * 1024 * 1024),
+        # The flow trace shows masked tokens and codes to the browser that owns them;
+        # a QA tool, so production has it only when an operator switches it on.
+        "PAGERO_FLOW_TRACE": "false",
         "SESSION_BACKEND": "filesystem",
         "SESSION_LIFETIME": "28800",
         "SESSION_IDLE_TIMEOUT": "3600",
@@ -132,6 +135,7 @@ class SandboxProfile(BaseProfile):
             # The sandbox publishes its metadata where OIDC Discovery says, under
             # the issuer, so the derived PAGERO_METADATA_URL is known to be right.
             "PAGERO_DISCOVERY": "true",
+            "PAGERO_FLOW_TRACE": "true",
         }
 
 
@@ -140,6 +144,7 @@ class StagingProfile(BaseProfile):
     environment, so a staging run can never silently talk to production."""
 
     name = "staging"
+    DEFAULTS: Mapping[str, str | None] = {**BaseProfile.DEFAULTS, "PAGERO_FLOW_TRACE": "true"}
 
     def check(self, values, problems):
         found = super().check(values, problems)

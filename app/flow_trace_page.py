@@ -1,0 +1,205 @@
+"""``/trace``: this browser session's flow trace as a sequence diagram.
+
+Server-rendered HTML and one stylesheet (``static/css/trace.css``): the CSP allows no
+inline script or style, so each arrow's place is a CSS class, not a computed style.
+Each step links to the part of Pagero's document it implements (a reference section
+at the end of the page, in the document's own words and order) and names the code
+that performs it. ``Accept: application/json`` gets the stored events as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template
+
+from . import flow_trace
+from .errors import wants_json
+
+bp = Blueprint("flow_trace", __name__)
+
+#: The sequence diagram's participants, left to right.
+LANES = ("browser", "app", "sso", "api")
+LANE_NAMES = {"browser": "Browser", "app": "This app", "sso": "Pagero SSO", "api": "Pagero API"}
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a kind of event is: its arrow, its part of Pagero's document, its code."""
+
+    title: str
+    source: str
+    target: str
+    doc: str
+    code: tuple[tuple[str, str], ...]
+    #: Through the browser (redirects), drawn dashed; otherwise server to server.
+    front_channel: bool = False
+
+
+STEPS: dict[str, Step] = {
+    "authorize": Step(
+        "Authorization request",
+        "app",
+        "sso",
+        "step-1",
+        (("app/auth.py", "login()"), ("app/pagero_client.py", "PageroClient.start_login()")),
+        front_channel=True,
+    ),
+    "callback": Step(
+        "Callback",
+        "sso",
+        "app",
+        "step-2",
+        (
+            ("app/auth.py", "callback()"),
+            ("app/pagero_client.py", "PageroClient.check_callback()"),
+            ("app/login_state.py", "take()"),
+        ),
+        front_channel=True,
+    ),
+    "token_request": Step(
+        "Token request",
+        "app",
+        "sso",
+        "step-3",
+        (("app/pagero_client.py", "PageroClient.exchange_code()"),),
+    ),
+    "token_response": Step(
+        "Token response",
+        "sso",
+        "app",
+        "step-3",
+        (("app/tokens.py", "from_token_response()"), ("app/id_token.py", "validate()")),
+    ),
+    "jwks": Step(
+        "Signing keys (JWKS)",
+        "app",
+        "sso",
+        "step-3",
+        (("app/pagero_client.py", "PageroClient._fetch_jwks()"), ("app/id_token.py", "KeyCache")),
+    ),
+    "metadata": Step(
+        "Server metadata",
+        "app",
+        "sso",
+        "metadata",
+        (("app/discovery.py", "Discovery.metadata()"),),
+    ),
+    "logged_in": Step(
+        "Logged in",
+        "app",
+        "browser",
+        "step-3",
+        (("app/auth.py", "callback()"), ("app/tokens.py", "save()")),
+    ),
+    "refresh_request": Step(
+        "Refresh request",
+        "app",
+        "sso",
+        "refresh",
+        (("app/tokens.py", "fresh()"), ("app/pagero_client.py", "PageroClient.refresh()")),
+    ),
+    "refresh_response": Step(
+        "Refresh response",
+        "sso",
+        "app",
+        "refresh",
+        (("app/pagero_client.py", "PageroClient.refresh()"), ("app/tokens.py", "fresh()")),
+    ),
+    "api_call": Step(
+        "API call",
+        "app",
+        "api",
+        "api",
+        (("app/api_proxy.py", "proxy()"), ("app/api_proxy.py", "_send()")),
+    ),
+    "error": Step(
+        "Error page",
+        "app",
+        "browser",
+        "errors",
+        (("app/errors.py", "render_error()"),),
+    ),
+}
+
+#: The reference section: Pagero's document, part by part, and what this app adds.
+DOCUMENT: tuple[tuple[str, str, str], ...] = (
+    (
+        "step-1",
+        "Step 1: Authorizing the user",
+        "GET Pagero's login page with response_type=code, redirect_uri (the one agreed at "
+        "registration, URL-encoded) and client_id; optionally state, scope (all, openid) "
+        "and prompt=login. This app always sends a state, and a nonce with openid.",
+    ),
+    (
+        "step-2",
+        "Step 2: Obtaining authorization code",
+        "After the login Pagero redirects to redirect_uri with code, state (as sent) and iss "
+        "(the authorization server). This app checks the state first, then iss (RFC 9207), "
+        "and only then uses the code.",
+    ),
+    (
+        "step-3",
+        "Step 3: Exchanging to a token",
+        "POST grant_type=authorization_code, code and the same redirect_uri, authenticated "
+        "with the client ID and secret (HTTP Basic, or in the form). The answer holds "
+        "access_token, refresh_token, expires_in, scope, token_type and, with openid, an "
+        "id_token, which this app validates (with Pagero's published keys) before it stores "
+        "anything.",
+    ),
+    (
+        "api",
+        "Making an API request using an access token",
+        "The access token goes in an Authorization: Bearer header. Here the server adds it: "
+        "the browser only calls /api-proxy and never holds a token.",
+    ),
+    (
+        "refresh",
+        "Refreshing the access token (RFC 6749 section 6)",
+        "Not in Pagero's document, which ends with the refresh_token of Step 3: POST "
+        "grant_type=refresh_token with the client credentials. Pagero replaces the refresh "
+        "token each time, so this app refreshes once per session under a lock.",
+    ),
+    (
+        "metadata",
+        "Server metadata (OpenID Connect Discovery 1.0)",
+        "Not in Pagero's document: with discovery on, endpoints and keys are read from "
+        "PAGERO_METADATA_URL, and a document naming another issuer is refused.",
+    ),
+    (
+        "errors",
+        "Errors",
+        "Each failure ends in a page (or problem+json) with an error code: see the README's "
+        "error table and docs/staging-qa.md for what each means and what to do.",
+    ),
+)
+
+
+@bp.get("/trace")
+def trace():
+    """This browser session's steps, oldest first."""
+    events = flow_trace.read()
+    if wants_json():
+        return jsonify({"events": events, "limit": flow_trace.MAX_EVENTS})
+    return render_template(
+        "trace.html",
+        rows=[_row(e, events[0]["at"]) for e in events if e.get("kind") in STEPS],
+        lanes=[LANE_NAMES[lane] for lane in LANES],
+        document=DOCUMENT,
+        headings={anchor: heading for anchor, heading, _ in DOCUMENT},
+        limit=flow_trace.MAX_EVENTS,
+    )
+
+
+def _row(event: dict[str, Any], first_at: float) -> dict[str, Any]:
+    step = STEPS[event["kind"]]
+    source, target = LANES.index(step.source) + 1, LANES.index(step.target) + 1
+    low, high = sorted((source, target))
+    return {
+        "event": event,
+        "step": step,
+        "offset": event["at"] - first_at,
+        # e.g. "span-2-3 right": from the app's lifeline to the SSO's, pointing right.
+        "arrow": f"span-{low}-{high} {'right' if target > source else 'left'}",
+    }
