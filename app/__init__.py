@@ -55,6 +55,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_proxy.bp)
     app.register_blueprint(session_api.bp)
     app.register_blueprint(health.bp)
+    # Imported here, not at the top, so `python -m app.doctor` runs one copy of it.
+    from .doctor import cli as pagero_cli
+
+    app.cli.add_command(pagero_cli)
     if settings.trusted_proxy_hops:
         # Only as many X-Forwarded-* entries as there are proxies we run: a
         # client can prepend its own, and trusting those would let it choose
