@@ -1,4 +1,6 @@
-"""Sandbox-only helpers for tests that drive a sandbox running in another process.
+"""Sandbox-only helpers: a page where QA switches fault scenarios on and off
+(``/_sandbox/admin``), and JSON endpoints for tests that drive a sandbox running in
+another process.
 
 Nothing here exists at Pagero. The stats never include a token: a test that asserts on them
 must not be able to leak one into its own output.
@@ -6,9 +8,13 @@ must not be able to leak one into its own output.
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+import hmac
 
+from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+
+from sandbox import faults
 from sandbox.faults import KNOWN_FAULTS
+from sandbox.sso import csrf_token
 from sandbox.state import current_state
 
 bp = Blueprint("admin", __name__, url_prefix="/_sandbox")
@@ -60,3 +66,46 @@ def reset():
     """Forget logins, codes, tokens, counters, faults and the clock offset."""
     current_state().reset()
     return jsonify({"reset": True})
+
+
+@bp.get("/admin")
+def admin_page():
+    """Fault scenarios as checkboxes, the counters, the clock and a reset button."""
+    state = current_state()
+    return render_template(
+        "admin.html",
+        groups=faults.DESCRIPTIONS,
+        active=state.faults,
+        counts=sorted(state.counts.items()),
+        csrf_token=csrf_token(),
+        done=request.args.get("done"),
+        slow_seconds=state.settings.slow_seconds,
+    )
+
+
+@bp.post("/admin")
+def admin_save():
+    """Apply the page's form: the ticked faults replace the active set (like
+    ``SANDBOX_FAULTS``), or the clock moves, or everything is reset."""
+    expected, sent = session.get("csrf"), request.form.get("csrf_token", "")
+    if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
+        return _bad_request("The form expired: reload the page and try again.")
+    state = current_state()
+    action = request.form.get("action", "faults")
+    if action == "reset":
+        state.reset()
+    elif action == "clock":
+        try:
+            seconds = float(request.form.get("seconds", ""))
+        except ValueError:
+            seconds = -1
+        if seconds < 0:
+            return _bad_request("Seconds must be a number of 0 or more.")
+        state.advance_clock(seconds)
+    else:
+        names = request.form.getlist("fault")
+        if unknown := set(names) - KNOWN_FAULTS:
+            return _bad_request(f"Unknown faults {sorted(unknown)}")
+        state.faults.clear()
+        state.faults.update(names)
+    return redirect(url_for("admin.admin_page", done=action), code=303)

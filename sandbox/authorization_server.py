@@ -167,7 +167,7 @@ class SandboxAuthorizationServer(AuthorizationServer):
             token["refresh_token"] = f"_1XBPWQQ_{uuid.uuid4()}"
         token["scope"] = ""
         token["claims"] = "publicid"
-        token["expires_in"] = self.state.settings.access_token_ttl
+        token["expires_in"] = self.state.access_token_ttl()
         return token
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:

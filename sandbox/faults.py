@@ -18,6 +18,10 @@ TOKEN_500 = "token_500"  # noqa: S105 - a fault name, not a secret
 TOKEN_MALFORMED = "token_malformed"  # noqa: S105 - a fault name
 #: Every refresh_token grant is refused with ``invalid_grant`` (RFC 6749 §5.2).
 REFRESH_INVALID_GRANT = "refresh_invalid_grant"
+#: Access tokens issued from now on live :data:`SHORT_ACCESS_TOKEN_TTL` seconds
+#: (``expires_in`` says so too), so expiry and refresh can be watched in real time.
+SHORT_ACCESS_TOKENS = "short_access_tokens"
+SHORT_ACCESS_TOKEN_TTL = 5
 #: Every API call is refused with 401 ``invalid_token`` (RFC 6750 §3.1).
 API_401 = "api_401"
 #: Every API call answers 503 with a JSON error.
@@ -84,6 +88,7 @@ KNOWN_FAULTS = frozenset(
         TOKEN_500,
         TOKEN_MALFORMED,
         REFRESH_INVALID_GRANT,
+        SHORT_ACCESS_TOKENS,
         API_401,
         API_503,
         API_SLOW,
@@ -92,3 +97,44 @@ KNOWN_FAULTS = frozenset(
 
 #: The ``iss`` sent under the ``wrong_iss`` fault; ``.invalid`` is reserved (RFC 2606 §2).
 WRONG_ISSUER = "https://issuer.invalid/oauth/v2/oauth-anonymous"
+
+#: What each fault does, grouped by the step it spoils, for the admin page
+#: (``/_sandbox/admin``) and ``docs/qa-checklist.md``.
+DESCRIPTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "Step 2: the redirect back (callback)": (
+        (WRONG_ISS, "iss names another server"),
+        (MISSING_ISS, "no iss on the redirect"),
+    ),
+    "Step 3: the token endpoint": (
+        (TOKEN_SLOW, "stalls SANDBOX_SLOW_SECONDS before answering"),
+        (TOKEN_500, "answers HTTP 500 with an HTML page"),
+        (TOKEN_MALFORMED, "answers 200 with a body that is not JSON"),
+    ),
+    "Access and refresh": (
+        (SHORT_ACCESS_TOKENS, f"new access tokens expire after {SHORT_ACCESS_TOKEN_TTL} s"),
+        (REFRESH_INVALID_GRANT, "every refresh is refused with invalid_grant"),
+    ),
+    "The API": (
+        (API_401, "every call refused: 401 invalid_token"),
+        (API_503, "every call answers 503"),
+        (API_SLOW, "every call stalls SANDBOX_SLOW_SECONDS"),
+    ),
+    "Metadata, revocation, logout": (
+        (METADATA_WRONG_ISSUER, "the metadata names another issuer"),
+        (METADATA_503, "the metadata answers 503"),
+        (NO_REVOCATION_ENDPOINT, "no revocation endpoint"),
+        (REVOCATION_503, "revocation answers 503"),
+        (NO_END_SESSION_ENDPOINT, "no end-session (logout) endpoint"),
+    ),
+    "id_token (scope openid)": (
+        (ID_TOKEN_BAD_SIGNATURE, "signature does not match"),
+        (ID_TOKEN_WRONG_AUD, "aud names another client"),
+        (ID_TOKEN_WRONG_ISS, "iss names another server"),
+        (ID_TOKEN_EXPIRED, "expired an hour ago"),
+        (ID_TOKEN_WRONG_NONCE, "nonce of another login"),
+        (ID_TOKEN_NO_NONCE, "no nonce"),
+        (ID_TOKEN_UNKNOWN_KID, "signed with a key the JWKS does not publish"),
+        (ID_TOKEN_ALG_NONE, "alg none, unsigned"),
+        (ID_TOKEN_HS256, "HS256 with the client secret as key"),
+    ),
+}

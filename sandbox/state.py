@@ -15,6 +15,7 @@ from collections import Counter
 
 from flask import current_app
 
+from sandbox import faults
 from sandbox.models import AuthorizationCode, Client, GrantFamily, Login, Token
 from sandbox.settings import SandboxSettings
 from sandbox.signing_keys import SigningKeys
@@ -52,6 +53,12 @@ class SandboxState:
     def now(self) -> float:
         """The sandbox's notion of the current time (wall clock plus any test offset)."""
         return time.time() + self._clock_offset
+
+    def access_token_ttl(self) -> int:
+        """Seconds a new access token lives (the ``short_access_tokens`` fault shortens it)."""
+        if faults.SHORT_ACCESS_TOKENS in self.faults:
+            return faults.SHORT_ACCESS_TOKEN_TTL
+        return self.settings.access_token_ttl
 
     def advance_clock(self, seconds: float) -> None:
         """Move "now" forward for every expiry check, so tests expire things without sleeping."""
@@ -168,7 +175,7 @@ class SandboxState:
                 )
                 code.family_id = family.family_id
                 self._families[family.family_id] = family
-            pairs = [("access_token", access_token, self.settings.access_token_ttl)]
+            pairs = [("access_token", access_token, self.access_token_ttl())]
             if refresh_token:
                 pairs.append(("refresh_token", refresh_token, self.settings.refresh_token_ttl))
             for kind, value, ttl in pairs:
