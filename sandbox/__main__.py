@@ -24,6 +24,8 @@ def _banner(state: SandboxState) -> str:
         "  test users (user / password, company):",
     ]
     lines += [f"    {u.username} / {u.password}  {u.company_name}" for u in TEST_USERS]
+    if extra := len(state.users) - len(TEST_USERS):
+        lines.append(f"    and {extra} load-test users user001 ... (password = user name)")
     if state.faults:
         lines.append(f"  faults    {', '.join(sorted(state.faults))}")
     lines.append("Press Ctrl-C to stop.")

@@ -105,7 +105,7 @@ def list_documents():
     limit = _int_param("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = _int_param("offset", 0, 0)
 
-    documents = company_documents(user.company_id, direction)
+    documents = company_documents(user, direction)
     page = documents[offset : offset + limit]
     meta = {"count": len(page), "limit": limit, "offset": offset, "total": len(documents)}
     response = jsonify({"items": [d.to_json() for d in page], "meta": meta})
@@ -142,7 +142,7 @@ def withdraw_document(document_id: str):
 @bp.get("/document/v1/documents/<document_id>/targetdocument")
 def target_document(document_id: str):
     """The document itself, as XML; the large one is streamed with its exact length."""
-    doc = find_document(_user().company_id, document_id)
+    doc = find_document(_user(), document_id)
     if doc is None:
         raise ApiError(404, "not_found", "No such document")
     require_acceptable("application/xml")
@@ -155,7 +155,7 @@ def target_document(document_id: str):
 @bp.get("/file/v1/files/<file_id>/fileparts")
 def list_file_parts(file_id: str):
     """The parts (XML, PDF) of a file behind one of the user's documents."""
-    doc = find_by_file(_user().company_id, file_id)
+    doc = find_by_file(_user(), file_id)
     if doc is None:
         raise ApiError(404, "not_found", "No such file")
     require_acceptable("application/json")

@@ -7,6 +7,7 @@ prove the client streams it through as well.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
-from sandbox.users import TEST_USERS, User
+from sandbox.users import User
 
 _NAMESPACE = uuid.UUID("8d6f3e1a-2c4b-4f7e-9a0d-5b1c6e2f7a90")
 _CURRENCIES = {"Demo Company AB": "SEK", "Alice Trading Ltd": "GBP", "Bob Logistics GmbH": "EUR"}
@@ -85,7 +86,7 @@ def _documents_for(user: User) -> list[Document]:
                 issue_date=(date(2024, 11, 28) - timedelta(days=9 * n + 2)).isoformat(),
                 sender_name=sender,
                 receiver_name=receiver,
-                currency=_CURRENCIES[user.company_name],
+                currency=_CURRENCIES.get(user.company_name, "EUR"),
                 total_amount=-amount if credit else amount,
                 status=_STATUSES[n % len(_STATUSES)],
                 company_id=user.company_id,
@@ -97,23 +98,26 @@ def _documents_for(user: User) -> list[Document]:
     return documents
 
 
-_BY_COMPANY: dict[str, list[Document]] = {u.company_id: _documents_for(u) for u in TEST_USERS}
+@functools.cache
+def _company(user: User) -> list[Document]:
+    """Built on first use and kept: a few per test user, one per load-test user."""
+    return _documents_for(user)
 
 
-def company_documents(company_id: str, direction: str | None = None) -> list[Document]:
-    """A company's documents, newest first; other companies' are never included."""
-    documents = _BY_COMPANY.get(company_id, [])
+def company_documents(user: User, direction: str | None = None) -> list[Document]:
+    """The documents of the user's company, newest first; other companies' never are."""
+    documents = _company(user)
     if direction:
         documents = [d for d in documents if d.direction == direction]
     return documents
 
 
-def find_document(company_id: str, document_id: str) -> Document | None:
-    return next((d for d in _BY_COMPANY.get(company_id, []) if d.id == document_id), None)
+def find_document(user: User, document_id: str) -> Document | None:
+    return next((d for d in _company(user) if d.id == document_id), None)
 
 
-def find_by_file(company_id: str, file_id: str) -> Document | None:
-    return next((d for d in _BY_COMPANY.get(company_id, []) if d.file_id == file_id), None)
+def find_by_file(user: User, file_id: str) -> Document | None:
+    return next((d for d in _company(user) if d.file_id == file_id), None)
 
 
 # -- XML ---------------------------------------------------------------------------------

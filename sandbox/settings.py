@@ -21,6 +21,8 @@ Settings (default in brackets):
 - ``SANDBOX_LARGE_DOCUMENT_BYTES`` [209715200, 200 MiB]: size of each company's large document.
 - ``SANDBOX_FAULTS`` [none]: comma-separated fault names (:mod:`sandbox.faults`).
 - ``SANDBOX_SLOW_SECONDS`` [5]: how long ``token_slow`` stalls the token endpoint.
+- ``SANDBOX_EXTRA_USERS`` [0]: adds load-test users ``user001`` ... (password = user name),
+  each in a company of its own (at most 9999).
 """
 
 from __future__ import annotations
@@ -47,11 +49,14 @@ DEFAULTS: dict[str, str] = {
     "SANDBOX_LARGE_DOCUMENT_BYTES": str(200 * 1024 * 1024),
     "SANDBOX_FAULTS": "",
     "SANDBOX_SLOW_SECONDS": "5",
+    "SANDBOX_EXTRA_USERS": "0",
 }
 
 #: Where Pagero's SSO (Curity) publishes its anonymous OAuth profile; the issuer, metadata
 #: and JWKS all live under it.
 ISSUER_PATH = "/oauth/v2/oauth-anonymous"
+#: Load-test users are generated at start-up and each gets a company's documents.
+MAX_EXTRA_USERS = 9999
 
 
 class SandboxConfigError(ValueError):
@@ -77,6 +82,7 @@ class SandboxSettings:
     large_document_bytes: int
     faults: frozenset[str]
     slow_seconds: float
+    extra_users: int = 0
 
     def url(self, path: str) -> str:
         """Absolute public URL of a sandbox path (every URL the sandbox emits uses the base)."""
@@ -157,7 +163,10 @@ def load_settings(config: Mapping[str, Any] | None = None) -> SandboxSettings:
         large_document_bytes=integer("SANDBOX_LARGE_DOCUMENT_BYTES", 1),
         faults=faults,
         slow_seconds=number("SANDBOX_SLOW_SECONDS"),
+        extra_users=integer("SANDBOX_EXTRA_USERS", 0),
     )
+    if settings.extra_users > MAX_EXTRA_USERS:
+        errors.append(f"SANDBOX_EXTRA_USERS must be at most {MAX_EXTRA_USERS}")
     for name in ("SANDBOX_CLIENT_ID", "SANDBOX_CLIENT_SECRET"):
         if not raw(name):
             errors.append(f"{name} must not be empty")

@@ -76,6 +76,7 @@ def _login_form(grant, message: str | None = None, status: int = 200) -> tuple[s
         csrf_token=csrf_token(),
         message=message,
         users=TEST_USERS,
+        extra_users=len(current_state().users) - len(TEST_USERS),
     ), status
 
 
@@ -123,7 +124,9 @@ def _handle_login_form(grant) -> Response | tuple[str, int]:
         # No user: Authlib answers access_denied to the redirect_uri (RFC 6749 §4.1.2.1).
         return server.create_authorization_response(grant=grant, grant_user=None)
 
-    user = authenticate(request.form.get("username", ""), request.form.get("password", ""))
+    user = authenticate(
+        request.form.get("username", ""), request.form.get("password", ""), current_state().users
+    )
     if user is None:
         return _login_form(grant, "Wrong user name or password.", 401)
 

@@ -19,7 +19,7 @@ from sandbox import faults
 from sandbox.models import AuthorizationCode, Client, GrantFamily, Login, Token
 from sandbox.settings import SandboxSettings
 from sandbox.signing_keys import SigningKeys
-from sandbox.users import User
+from sandbox.users import User, directory
 
 EXTENSION_KEY = "pagero_sandbox"
 
@@ -36,6 +36,8 @@ class SandboxState:
             post_logout_redirect_uris=settings.post_logout_redirect_uris,
         )
         self.keys = SigningKeys()
+        #: Everyone who can log in: the test users and any ``SANDBOX_EXTRA_USERS``.
+        self.users: dict[str, User] = directory(settings.extra_users)
         self.counts: Counter[str] = Counter()
         self.faults: set[str] = set(settings.faults)
         self._lock = threading.RLock()

@@ -1,12 +1,15 @@
 """The sandbox's test users, one company each.
 
 Passwords equal user names on purpose: these accounts exist only in this local stand-in and
-are printed on the login page and at start-up.
+are printed on the login page and at start-up. ``SANDBOX_EXTRA_USERS=N`` adds ``user001`` ...
+for load tests (:func:`extra_users`).
 """
 
 from __future__ import annotations
 
 import hmac
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -56,6 +59,37 @@ TEST_USERS: tuple[User, ...] = (
 )
 
 _BY_USERNAME = {user.username: user for user in TEST_USERS}
+_PUBLICIDS = uuid.UUID("3a7e0c52-6d1b-4f08-9e2c-7b5d4a1f0e99")
+
+
+def extra_users(count: int) -> tuple[User, ...]:
+    """``user001`` ... ``user{count}`` (password = user name), each in a company of its own.
+
+    For load tests that log many distinct people in at once: every identifying value
+    (user name, email, company name) contains the user name, so a test can search any
+    response for a user name that is not its own.
+    """
+    width = max(3, len(str(count)))
+    users = []
+    for n in range(1, count + 1):
+        username = f"user{n:0{width}d}"
+        users.append(
+            User(
+                username=username,
+                password=username,
+                name=f"Load Tester {username}",
+                email=f"{username}@load-test.example",
+                publicid=str(uuid.uuid5(_PUBLICIDS, username)),
+                company_id=str(2_000_000 + n),
+                company_name=f"Load Test Company {username}",
+            )
+        )
+    return tuple(users)
+
+
+def directory(extra: int = 0) -> dict[str, User]:
+    """Every user who can log in, by user name: the test users and ``extra`` more."""
+    return {user.username: user for user in (*TEST_USERS, *extra_users(extra))}
 
 
 def find_user(username: str) -> User | None:
@@ -63,9 +97,11 @@ def find_user(username: str) -> User | None:
     return _BY_USERNAME.get(username)
 
 
-def authenticate(username: str, password: str) -> User | None:
+def authenticate(
+    username: str, password: str, users: Mapping[str, User] = _BY_USERNAME
+) -> User | None:
     """Check a login form's credentials; the comparison is constant-time out of habit."""
-    user = _BY_USERNAME.get(username)
+    user = users.get(username)
     if user and hmac.compare_digest(user.password.encode(), password.encode()):
         return user
     return None
