@@ -29,7 +29,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
 from . import errors, flow_trace, tokens
-from .http_pool import USER_AGENT, pool_manager
+from .http_pool import USER_AGENT, pool_manager, resend_if_closed
 from .pagero_client import pagero
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ def _send(target: str, token_set: tokens.TokenSet, body) -> urllib3.BaseHTTPResp
             headers=headers,
             chunked=chunked,
             redirect=False,
-            retries=False,
+            retries=resend_if_closed(body),
             preload_content=False,
             decode_content=False,
             timeout=urllib3.Timeout(
