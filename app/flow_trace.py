@@ -253,12 +253,12 @@ def _authorize_event(response) -> dict[str, Any] | None:
         return None  # e.g. a move to the canonical host first
     parts = urlsplit(location)
     params = parse_qsl(parts.query, keep_blank_values=True)
-    start, ms = _since_start()
+    _, ms = _since_start()
     shown = dict(params)
     extra = ", ".join(f"{k}={shown[k]}" for k in ("scope", "prompt") if k in shown)
     return event(
         "authorize",
-        at=start,
+        at=time.time(),  # the redirect leaves now, after any metadata read it needed
         ms=ms,
         status=302,
         summary=f"302 to {parts.path}" + (f" ({extra})" if extra else ""),
@@ -325,7 +325,7 @@ def _logged_in_event(response) -> dict[str, Any]:
     token_set = g.get("pagero_tokens")
     fields: list[tuple[str, Any]] = [
         ("redirect", f"{response.status_code} to {response.headers.get('Location')}"),
-        ("session id", "new (RFC 6749 section 10.12: no session fixation)"),
+        ("session id", "new: an id planted before the login is worthless (session fixation)"),
     ]
     if token_set is not None:
         fields += [
