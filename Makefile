@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`.
-.PHONY: demo test setup lint format bench
+.PHONY: demo test setup lint format bench bench-proxy load
 
 demo: setup
 	bash scripts/demo.sh
@@ -18,5 +18,12 @@ format: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
+# Loopback only, bounded, stops by itself (README, "Performance" and "Load and fault tests").
 bench: setup
-	.venv/bin/python bench/proxy_bench.py
+	.venv/bin/python -m bench.report
+
+bench-proxy: setup
+	.venv/bin/python -m bench.proxy_bench
+
+load: setup
+	.venv/bin/python -m bench.load_logins

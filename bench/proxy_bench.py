@@ -183,6 +183,38 @@ def memory_growth(master: int, transfer) -> tuple[float, float]:
     return moved / MB, max(peak[p] - before[p] for p in pids) / 1024
 
 
+def download(app_url: str, cookie: str) -> int:
+    """Stream the user's large document through the proxy; the bytes received."""
+    docs = requests.get(
+        f"{app_url}/api-proxy/document/v1/documents?limit=100", headers={"Cookie": cookie}
+    ).json()["items"]
+    large = next(d for d in docs if d.get("large"))
+    r = requests.get(
+        f"{app_url}/api-proxy/document/v1/documents/{large['id']}/targetdocument",
+        headers={"Cookie": cookie, "Accept": "*/*"},
+        stream=True,
+    )
+    return sum(len(c) for c in r.iter_content(MB))
+
+
+def upload(app_url: str, cookie: str, megabytes: int) -> int:
+    """Stream ``megabytes`` MB up through the proxy (chunked); the bytes sent."""
+    size = megabytes * MB
+    block = b"x" * MB
+
+    def body():
+        for _ in range(megabytes):
+            yield block
+
+    r = requests.post(
+        f"{app_url}/api-proxy/document/v1/documents",
+        data=body(),
+        headers={"Cookie": cookie, "X-CSRF": "1", "Content-Type": "application/octet-stream"},
+    )
+    assert r.status_code == 201 and r.json()["size"] == size, r.text
+    return size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=500, help="sequential calls for latency")
@@ -264,41 +296,10 @@ def main() -> None:
         sso_cpu = (cpu_seconds(sso_pids) - before[1]) / (rps_p * args.duration) * 1000
         rps_d = throughput(*direct, args.concurrency, args.duration)
 
-        docs = requests.get(
-            f"{app_url}/api-proxy/document/v1/documents?limit=100", headers={"Cookie": cookie}
-        ).json()["items"]
-        large = next(d for d in docs if d.get("large"))
-
-        def download() -> int:
-            r = requests.get(
-                f"{app_url}/api-proxy/document/v1/documents/{large['id']}/targetdocument",
-                headers={"Cookie": cookie, "Accept": "*/*"},
-                stream=True,
-            )
-            return sum(len(c) for c in r.iter_content(MB))
-
-        def upload() -> int:
-            size = args.stream_mb * MB
-            block = b"x" * MB
-
-            def body():
-                for _ in range(args.stream_mb):
-                    yield block
-
-            r = requests.post(
-                f"{app_url}/api-proxy/document/v1/documents",
-                data=body(),
-                headers={
-                    "Cookie": cookie,
-                    "X-CSRF": "1",
-                    "Content-Type": "application/octet-stream",
-                },
-            )
-            assert r.status_code == 201 and r.json()["size"] == size, r.text
-            return size
-
-        down_mb, down_growth = memory_growth(app_proc.pid, download)
-        up_mb, up_growth = memory_growth(app_proc.pid, upload)
+        down_mb, down_growth = memory_growth(app_proc.pid, lambda: download(app_url, cookie))
+        up_mb, up_growth = memory_growth(
+            app_proc.pid, lambda: upload(app_url, cookie, args.stream_mb)
+        )
 
     def ms(samples, q):
         return statistics.quantiles(samples, n=100)[q - 1] * 1000

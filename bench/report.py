@@ -1,0 +1,173 @@
+"""The benchmark report: one table, filesystem and Redis sessions side by side. ``make bench``.
+
+For each session backend it starts a fresh sandbox (gunicorn, one worker: its state is in
+memory), the app with the Dockerfile's command and, for Redis, a real redis-server, all on
+loopback ports, and measures:
+
+* **logins**: N complete logins at once (bench/load_logins.py: redirects, the sandbox's
+  form, the callback, ``/session``, the documents): logins per second and login latency;
+* **/api-proxy** against the same API called directly (bench/proxy_bench.py): p50/p99
+  over one connection, requests per second over several, the ratio, the app's CPU per call;
+* **streaming**: the serving worker's memory growth while 200 MB go down and 200 MB up.
+
+The app runs as in production: ``PAGERO_FLOW_TRACE=false``. One more row gives the p50
+with the flow trace on, as the sandbox and staging profiles have it (a second app).
+
+Everything stops by itself; nothing leaves this machine. The machine's other load shows in
+every figure: run it twice on a quiet machine and report the range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from bench import servers
+from bench.load_logins import load_users, run_load
+from bench.proxy_bench import (
+    MB,
+    RESOURCE,
+    cpu_seconds,
+    direct_access_token,
+    download,
+    latency,
+    login_through_app,
+    memory_growth,
+    throughput,
+    upload,
+)
+
+NO_TRACE = {"PAGERO_FLOW_TRACE": "false"}
+TRACE = {"PAGERO_FLOW_TRACE": "true"}
+
+
+def _ms(samples: list[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100)[q - 1] * 1000
+
+
+def measure(backend: str, args: argparse.Namespace, folder: Path, direct: bool) -> dict:
+    """Every figure for one backend (and for the direct API when ``direct``)."""
+    app_port, sso_port = servers.free_port(), servers.free_port()
+    app_url, sso_url = f"http://localhost:{app_port}", f"http://localhost:{sso_port}"
+    out: dict = {}
+    with ExitStack() as stack:
+        redis_url = stack.enter_context(servers.redis(folder)) if backend == "redis" else None
+        stack.enter_context(
+            servers.sandbox(
+                sso_port,
+                [app_url],
+                folder,
+                SANDBOX_EXTRA_USERS=str(args.logins),
+                SANDBOX_LARGE_DOCUMENT_BYTES=str(args.stream_mb * MB),
+            )
+        )
+        app = stack.enter_context(
+            servers.app(app_port, sso_port, folder, args.workers, redis_url=redis_url, **NO_TRACE)
+        )
+        load = run_load(app_url, load_users(args.logins))
+        if problems := load.problems():
+            raise SystemExit(f"{backend}: the login load failed: {problems[:5]}")
+        out["logins/s"] = load.logins_per_second
+        out["login p50"] = load.login_quantile(50)
+        out["login p99"] = load.login_quantile(99)
+
+        cookie = login_through_app(app_url)
+        proxied = (app_port, "/api-proxy/" + RESOURCE, {"Cookie": cookie, "Host": app_url[7:]})
+        lat = latency(*proxied, args.requests)
+        out["p50"], out["p99"] = _ms(lat, 50), _ms(lat, 99)
+        pids = servers.workers_of(app.pid)
+        cpu_before = cpu_seconds(pids)
+        out["req/s"] = throughput(*proxied, args.concurrency, args.duration)
+        calls = out["req/s"] * args.duration
+        out["cpu"] = (cpu_seconds(pids) - cpu_before) / calls * 1000
+        if direct:
+            token = direct_access_token(sso_url, app_url)
+            headers = {"Authorization": f"Bearer {token}", "Host": sso_url[7:]}
+            plain = (sso_port, "/api/" + RESOURCE, headers)
+            lat = latency(*plain, args.requests)
+            out["direct p50"], out["direct p99"] = _ms(lat, 50), _ms(lat, 99)
+            out["direct req/s"] = throughput(*plain, args.concurrency, args.duration)
+        out["down"] = memory_growth(app.pid, lambda: download(app_url, cookie))
+        out["up"] = memory_growth(app.pid, lambda: upload(app_url, cookie, args.stream_mb))
+        stack.close()  # the next app must answer on the sandbox's registered redirect URI
+
+    with ExitStack() as stack:  # the same, with the flow trace on
+        redis_url = stack.enter_context(servers.redis(folder)) if backend == "redis" else None
+        stack.enter_context(servers.sandbox(sso_port, [app_url], folder))
+        stack.enter_context(
+            servers.app(app_port, sso_port, folder, args.workers, redis_url=redis_url, **TRACE)
+        )
+        cookie = login_through_app(app_url)
+        proxied = (app_port, "/api-proxy/" + RESOURCE, {"Cookie": cookie, "Host": app_url[7:]})
+        out["traced p50"] = _ms(latency(*proxied, args.requests), 50)
+    return out
+
+
+def table(results: dict[str, dict], args: argparse.Namespace) -> str:
+    fs, rd = results["filesystem"], results["redis"]
+    rows = [
+        (f"logins/s ({args.logins} at once, full flow)", "logins/s", "{:.1f}", None),
+        ("login latency p50 (s)", "login p50", "{:.2f}", None),
+        ("login latency p99 (s)", "login p99", "{:.2f}", None),
+        ("/api-proxy p50 (ms, 1 connection)", "p50", "{:.2f}", "direct p50"),
+        ("/api-proxy p99 (ms, 1 connection)", "p99", "{:.2f}", "direct p99"),
+        ("/api-proxy p50 with PAGERO_FLOW_TRACE on (ms)", "traced p50", "{:.2f}", None),
+        (f"/api-proxy req/s ({args.concurrency} connections)", "req/s", "{:.0f}", "direct req/s"),
+        ("app CPU per proxied call (ms)", "cpu", "{:.2f}", None),
+    ]
+    lines = [f"{'':44}{'filesystem':>12}{'redis':>12}{'direct API':>12}"]
+    for label, key, fmt, direct_key in rows:
+        direct = fmt.format(fs[direct_key]) if direct_key else ""
+        lines.append(f"{label:44}{fmt.format(fs[key]):>12}{fmt.format(rd[key]):>12}{direct:>12}")
+    lines.append(
+        f"{'/api-proxy req/s as share of direct':44}"
+        f"{fs['req/s'] / fs['direct req/s']:>12.2f}{rd['req/s'] / fs['direct req/s']:>12.2f}"
+    )
+    for label, key in (("download", "down"), ("upload", "up")):
+        moved = fs[key][0]
+        lines.append(
+            f"{f'worker RSS growth, {moved:.0f} MB {label} (MB)':44}"
+            f"{fs[key][1]:>12.1f}{rd[key][1]:>12.1f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--logins", type=int, default=200, help="concurrent full logins")
+    parser.add_argument("--requests", type=int, default=500, help="sequential calls for latency")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per throughput run")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of the app")
+    parser.add_argument("--stream-mb", type=int, default=200)
+    args = parser.parse_args()
+    servers.redis_binary()  # fail before anything starts, not halfway
+
+    folder = Path(tempfile.mkdtemp(prefix="pagero-bench-"))
+    started = time.monotonic()
+    results = {
+        backend: measure(backend, args, folder, direct=backend == "filesystem")
+        for backend in ("filesystem", "redis")
+    }
+    print()
+    print(
+        f"Pagero client benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"app: gunicorn {args.workers} workers x 8 threads, sandbox: gunicorn 1 worker x "
+        "32 threads, loopback"
+    )
+    print(table(results, args))
+    print(
+        f"(API call: GET {RESOURCE}; latency over {args.requests} sequential calls; "
+        f"{args.duration:.0f} s per throughput run; took {time.monotonic() - started:.0f} s)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
