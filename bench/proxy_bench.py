@@ -19,49 +19,23 @@ import argparse
 import http.client
 import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
 
+from bench.servers import free_port, process, workers_of
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = Path(sys.executable)
 RESOURCE = "document/v1/documents?limit=5"
 MB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def process(command: list[str], env: dict[str, str], port: int, log: Path):
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
-        try:
-            deadline = time.monotonic() + 30
-            while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"{command[0]} did not start; see {log}")
-                time.sleep(0.1)
-            yield proc
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def login_through_app(app_url: str) -> str:
@@ -155,11 +129,6 @@ def cpu_seconds(pids: list[int]) -> float:
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         return int(re.search(r"VmRSS:\s+(\d+)", fh.read()).group(1))
-
-
-def workers_of(master: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)], capture_output=True)
-    return [int(p) for p in out.stdout.split()]
 
 
 def memory_growth(master: int, transfer) -> tuple[float, float]:
