@@ -139,24 +139,35 @@ class SandboxProfile(BaseProfile):
         }
 
 
-class StagingProfile(BaseProfile):
-    """QA against Pagero's staging: every endpoint and credential comes from the
-    environment, so a staging run can never silently talk to production."""
+class _RealServerProfile(BaseProfile):
+    """Rules for every profile that talks to a real Pagero: TLS to it, a strong
+    SECRET_KEY, and https URIs for this app (http on localhost only where
+    ``LOCAL_HTTP`` allows it)."""
 
-    name = "staging"
-    DEFAULTS: Mapping[str, str | None] = {**BaseProfile.DEFAULTS, "PAGERO_FLOW_TRACE": "true"}
+    LOCAL_HTTP = False
 
     def check(self, values, problems):
         found = super().check(values, problems)
         found.update(_require_https_endpoints(values))
         found.update(_require_strong_secret_key(values))
-        # A tester's own machine is fine over http (RFC 8252 section 7.3).
-        found.update(self._check_app_uri(values, "PAGERO_REDIRECT_URI", "redirect_uri", True))
-        found.update(self._check_post_logout_uri(values, local_http=True))
+        found.update(
+            self._check_app_uri(values, "PAGERO_REDIRECT_URI", "redirect_uri", self.LOCAL_HTTP)
+        )
+        found.update(self._check_post_logout_uri(values, local_http=self.LOCAL_HTTP))
         return found
 
 
-class ProductionProfile(BaseProfile):
+class StagingProfile(_RealServerProfile):
+    """QA against Pagero's staging: every endpoint and credential comes from the
+    environment, so a staging run can never silently talk to production."""
+
+    name = "staging"
+    DEFAULTS: Mapping[str, str | None] = {**BaseProfile.DEFAULTS, "PAGERO_FLOW_TRACE": "true"}
+    # A tester's own machine is fine over http (RFC 8252 section 7.3).
+    LOCAL_HTTP = True
+
+
+class ProductionProfile(_RealServerProfile):
     """Pagero Online as documented. The issuer is Curity's convention for
     Pagero's SSO and is not published by Pagero: verify it on staging.
 
@@ -178,14 +189,6 @@ class ProductionProfile(BaseProfile):
         "PAGERO_API_BASE_URL": "https://api.pageroonline.com",
         "LOG_LEVEL": "info",
     }
-
-    def check(self, values, problems):
-        found = super().check(values, problems)
-        found.update(_require_https_endpoints(values))
-        found.update(_require_strong_secret_key(values))
-        found.update(self._check_app_uri(values, "PAGERO_REDIRECT_URI", "redirect_uri", False))
-        found.update(self._check_post_logout_uri(values, local_http=False))
-        return found
 
 
 def _require_https_endpoints(values: Mapping[str, Any]) -> dict[str, str]:
