@@ -29,7 +29,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
 from . import errors, flow_trace, tokens
-from .http_pool import USER_AGENT, pool_manager, resend_if_closed
+from .http_pool import USER_AGENT, resend_if_closed
 from .pagero_client import pagero
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def proxy(path: str):
     settings = pagero.settings
     target = f"{settings.api_base_url}/{safe_api_path(path, settings.api_allowed_paths)}"
     if request.method not in SAFE_METHODS:
-        _check_anti_forgery()
+        _check_anti_forgery(settings)
     if tokens.load(session) is None and _is_navigation():
         # A person typed or clicked the URL: log in and come back here.
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
@@ -124,13 +124,13 @@ def proxy(path: str):
     body, replayable = _request_body()
     started = time.monotonic()
     token_set = tokens.fresh(session, pagero.refresh)
-    upstream = _send(target, token_set, body)
+    upstream = _send(settings, target, token_set, body)
     if upstream.status == 401 and _invalid_token(upstream):
         upstream.drain_conn()
         upstream.release_conn()
         token_set = tokens.fresh(session, pagero.refresh, rejected=token_set.access_token)
         if replayable:
-            upstream = _send(target, token_set, body)
+            upstream = _send(settings, target, token_set, body)
         else:
             raise errors.UpstreamRejectedToken(
                 "The API refused the access token while a large upload was streaming. "
@@ -143,15 +143,18 @@ def proxy(path: str):
         upstream.status,
         (time.monotonic() - started) * 1000,
     )
+    headers = _response_headers(settings, upstream)
+    small = upstream.length_remaining is not None and upstream.length_remaining <= CHUNK
+    if small and request.method != "HEAD" and upstream.status not in (204, 304):
+        # Most API answers are small: read them now, so a body cut short is still a
+        # clean 502 (no header has gone out yet) and the connection goes back at once.
+        return Response(_read_small(upstream), status=upstream.status, headers=headers)
     return Response(
-        _relay(upstream),
-        status=upstream.status,
-        headers=_response_headers(upstream),
-        direct_passthrough=True,
+        _relay(upstream), status=upstream.status, headers=headers, direct_passthrough=True
     )
 
 
-def _check_anti_forgery() -> None:
+def _check_anti_forgery(settings) -> None:
     """State-changing calls must prove they come from our own pages' scripts.
 
     ``X-CSRF`` is a custom header: a cross-site form cannot set it, and a
@@ -164,7 +167,7 @@ def _check_anti_forgery() -> None:
             "State-changing API calls need the header 'X-CSRF: 1' (anti-forgery)."
         )
     origin = request.headers.get("Origin")
-    own = {pagero.settings.canonical_origin, f"{request.scheme}://{request.host}"}
+    own = {settings.canonical_origin, f"{request.scheme}://{request.host}"}
     if origin is not None and origin not in own:
         raise errors.CsrfRejected("State-changing API calls must come from this app's pages.")
     if request.headers.get("Sec-Fetch-Site") not in (None, "same-origin", "none"):
@@ -196,7 +199,7 @@ def _read_chunks(stream) -> Iterator[bytes]:
         yield chunk
 
 
-def _send(target: str, token_set: tokens.TokenSet, body) -> urllib3.BaseHTTPResponse:
+def _send(settings, target: str, token_set: tokens.TokenSet, body) -> urllib3.BaseHTTPResponse:
     """One upstream call on the worker's shared pool.
 
     urllib3 directly rather than ``requests``: the pool is the same one
@@ -219,10 +222,9 @@ def _send(target: str, token_set: tokens.TokenSet, body) -> urllib3.BaseHTTPResp
         body = _read_chunks(body)
     query = request.query_string.decode("latin-1")
     url = f"{target}?{query}" if query else target
-    settings = pagero.settings
     started = time.monotonic()
     try:
-        upstream = pool_manager(pagero.http).urlopen(
+        upstream = pagero.pool.urlopen(
             request.method,
             url,
             body=body,
@@ -256,7 +258,7 @@ def _invalid_token(upstream: urllib3.BaseHTTPResponse) -> bool:
     return challenge.lower().startswith("bearer") and 'error="invalid_token"' in challenge
 
 
-def _response_headers(upstream: urllib3.BaseHTTPResponse) -> dict[str, str]:
+def _response_headers(settings, upstream: urllib3.BaseHTTPResponse) -> dict[str, str]:
     connection = {
         h.strip().lower() for h in upstream.headers.get("Connection", "").split(",") if h.strip()
     }
@@ -266,12 +268,28 @@ def _response_headers(upstream: urllib3.BaseHTTPResponse) -> dict[str, str]:
         if h in upstream.headers and h.lower() not in connection
     }
     location = upstream.headers.get("Location")
-    base = pagero.settings.api_base_url + "/"
+    base = settings.api_base_url + "/"
     if location and location.startswith(base):
         # A link inside the API becomes the same link through the proxy; any other
         # Location (another host) is dropped rather than followed or leaked.
         headers["Location"] = "/api-proxy/" + location[len(base) :]
     return headers
+
+
+def _read_small(upstream: urllib3.BaseHTTPResponse) -> bytes:
+    """The whole (small) body, or a 502 when Pagero broke off before its end."""
+    try:
+        body = upstream.read(decode_content=False)
+    except urllib3.exceptions.ReadTimeoutError:
+        upstream.close()
+        raise errors.ApiTimeout("The Pagero API did not finish its answer in time.") from None
+    except urllib3.exceptions.HTTPError as exc:
+        upstream.close()
+        raise errors.ApiUnavailable(
+            "The Pagero API broke off its answer.", reason=type(exc).__name__
+        ) from None
+    upstream.release_conn()
+    return body
 
 
 def _relay(upstream: urllib3.BaseHTTPResponse) -> Iterator[bytes]:

@@ -8,6 +8,7 @@ library would add weight without adding safety.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from collections.abc import MutableMapping
@@ -70,28 +71,44 @@ def redirect_to_canonical_host(settings: Settings) -> Response | None:
 
 
 def apply_security_headers(response: Response, https: bool) -> Response:
-    """Headers every response carries.
+    """Headers every response carries, unless the view set its own.
 
     ``no-referrer`` because the callback URL holds a code; ``no-store`` on
     everything but static files, since pages show personal data and the
     callback must not be cached; the CSP allows only our own files, so an
     injected script has nowhere to load from and nowhere to send tokens.
+
+    Every response passes here, API calls included, so the header values are
+    built once (:func:`_policy_headers`) and the response's headers are
+    scanned once, not once per header.
     """
     headers = response.headers
-    headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self' " + _form_targets() + "; "
-        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-    )
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    if not request.path.startswith("/static/"):
-        headers.setdefault("Cache-Control", "no-store")
-    if https:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    present = {name.lower() for name, _value in headers.items()}
+    static = request.path.startswith("/static/")
+    for name, value in _policy_headers(_form_targets(), https, static):
+        if name.lower() not in present:
+            headers.add(name, value)
     return response
+
+
+@functools.lru_cache(maxsize=16)
+def _policy_headers(form_targets: str, https: bool, static: bool) -> tuple[tuple[str, str], ...]:
+    headers = [
+        (
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self'; form-action 'self' {form_targets}; "
+            "frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+    ]
+    if not static:
+        headers.append(("Cache-Control", "no-store"))
+    if https:
+        headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return tuple(headers)
 
 
 def _form_targets() -> str:
@@ -102,8 +119,13 @@ def _form_targets() -> str:
 
     # Never read the metadata just to write a header: use what is known now.
     settings = pagero.discovery.cached_settings() if pagero.discovery else pagero.configured
+    return _origins(settings.authorize_url, settings.end_session_url)
+
+
+@functools.lru_cache(maxsize=16)
+def _origins(*urls: str | None) -> str:
     origins = []
-    for url in (settings.authorize_url, settings.end_session_url):
+    for url in urls:
         if url:
             parts = urlsplit(url)
             origin = f"{parts.scheme}://{parts.netloc}"

@@ -248,6 +248,35 @@ def test_api_call_on_a_connection_the_api_just_closed_is_sent_again(
     assert closing_upstream.connections == 2
 
 
+class BrokenOffUpstream(ClosingUpstream):
+    """Announces a body, sends half of it and closes: a server that died mid-answer."""
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            if not self._read_request(conn):
+                return
+            head = (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(self.body)}\r\n\r\n"
+            )
+            conn.sendall(head.encode() + self.body[: len(self.body) // 2])
+
+
+def test_a_small_api_answer_cut_short_is_a_502_not_a_truncated_200(make_app, new_browser, sandbox):
+    upstream = BrokenOffUpstream(b'{"items": [], "meta": {"total": 0}}')
+    try:
+        make_app(PAGERO_API_BASE_URL=f"http://127.0.0.1:{upstream.port}/api")
+        browser = new_browser()
+        browser.login()
+        response = browser.get(DOCS, headers={"Accept": "application/json"})
+        assert response.status_code == 502
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert response.json()["type"] == "urn:pagero-client:error:api_unavailable"
+        assert browser.get("/session").status_code == 200  # still logged in
+    finally:
+        upstream.close()
+
+
 TOKEN_ANSWER = (
     b'{"access_token": "_0XBPWQQ_00000000-0000-4000-8000-00000000c105", "token_type": '
     b'"bearer", "expires_in": 600, "scope": "", "claims": "publicid"}'
