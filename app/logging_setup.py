@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-import uuid
 from datetime import UTC, datetime
+from secrets import token_hex
 
 from flask import Flask, g, has_request_context, request
 
@@ -117,7 +117,7 @@ def init_request_ids(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else token_hex(16)
 
     @app.after_request
     def echo_request_id(response):

@@ -19,10 +19,12 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
-# %(U)s is the path *without* the query string: /callback?code=... must never
-# reach a log file. No request header is logged (they carry cookies and tokens);
-# the response's X-Request-ID joins the line to the app's own log lines.
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
+# The access line is written by config/access_log.py, which explains its fields:
+# the path without the query string (/callback?code=... must never reach a log
+# file), no request header (they carry cookies and tokens), and the response's
+# X-Request-ID, which joins the line to the app's own log lines.
+# (A class name, not an import: this file is read before gunicorn enters --chdir.)
+logger_class = "config.access_log.AccessLogger"
 
 # gunicorn 27's control socket would live in $HOME, which the container's
 # unprivileged user cannot write; nothing here uses it.

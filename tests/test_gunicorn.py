@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 
@@ -46,3 +47,60 @@ def test_full_login_under_gunicorn_with_two_workers(gunicorn_app, sandbox):
     assert "/callback?" not in log  # ...never its query string
     for secret in sandbox.issued_secrets():
         assert secret not in log
+
+
+@pytest.mark.parametrize(
+    ("status", "sent", "headers"),
+    [
+        ("200 OK", 5120, [("Content-Type", "text/html"), ("X-Request-ID", "4f0c" * 8)]),
+        ("303 See Other", 0, [("Location", "/profile"), ("x-request-id", "abc")]),
+        ("500 Internal Server Error", None, []),  # no id, nothing sent yet
+    ],
+)
+def test_the_lean_access_line_is_the_line_gunicorn_would_print(status, sent, headers):
+    """config/access_log.py skips gunicorn's atom dictionary; the line must not change."""
+    import datetime
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from config.access_log import ACCESS_LOG_FORMAT, AccessLogger
+
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    cfg.set("access_log_format", ACCESS_LOG_FORMAT)
+    resp = SimpleNamespace(status=status, sent=sent, headers=headers)
+    environ = {
+        "REMOTE_ADDR": "10.0.0.7",
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": "/callback?code=secret-code&state=s",
+        "PATH_INFO": "/callback",
+        "QUERY_STRING": "code=secret-code&state=s",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_COOKIE": "pagero_session=abc",
+    }
+    req = SimpleNamespace(headers=[("COOKIE", "pagero_session=abc")])
+    took = datetime.timedelta(milliseconds=37, microseconds=400)
+    lines = []
+    for logger_class in (Logger, AccessLogger):
+        logger = logger_class(cfg)
+        seen = _Collect()
+        logger.access_log.addHandler(seen)
+        try:
+            logger.access(resp, req, environ, took)
+        finally:
+            logger.access_log.removeHandler(seen)
+        lines.append(seen.messages)
+    stock, lean = lines
+    assert len(lean) == 1 and lean == stock
+    assert "secret-code" not in lean[0] and "pagero_session" not in lean[0]
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
