@@ -116,6 +116,57 @@ def throughput(port: int, path: str, headers: dict[str, str], clients: int, seco
     return sum(counts) / seconds
 
 
+class Comparison:
+    """Proxied and direct figures measured in alternating rounds (see :func:`compare`)."""
+
+    def __init__(self) -> None:
+        self.latency: dict[str, list[float]] = {"proxied": [], "direct": []}
+        self.rps: dict[str, list[float]] = {"proxied": [], "direct": []}
+        self.proxied_cpu_seconds = 0.0
+        self.seconds = 0.0  # of each throughput run
+
+    def p(self, side: str, q: int) -> float:
+        """Latency quantile ``q`` (1-99) in ms over every round of ``side``."""
+        return statistics.quantiles(self.latency[side], n=100)[q - 1] * 1000
+
+    def req_per_s(self, side: str) -> float:
+        return statistics.median(self.rps[side])
+
+    @property
+    def ratio(self) -> float:
+        """Median over rounds of proxied/direct throughput, each pair measured back to back."""
+        return statistics.median(
+            p / d for p, d in zip(self.rps["proxied"], self.rps["direct"], strict=True)
+        )
+
+    @property
+    def cpu_ms_per_call(self) -> float:
+        """The app's CPU (all workers, user + system) per proxied call in the throughput runs."""
+        calls = sum(self.rps["proxied"]) * self.seconds
+        return self.proxied_cpu_seconds / calls * 1000
+
+
+def compare(proxied, direct, app_pids: list[int], args) -> Comparison:
+    """Measure /api-proxy and the direct API in alternating rounds.
+
+    A shared machine drifts (other jobs, CPU frequency, a noisy neighbour VM): measured
+    one after the other, a minute apart, the two sides can see different machines. In
+    ``args.rounds`` short rounds that alternate, each throughput ratio compares two runs
+    seconds apart, and the median ratio ignores a round that a burst of load spoiled.
+    """
+    result = Comparison()
+    calls = max(1, args.requests // args.rounds)
+    seconds = result.seconds = args.duration / args.rounds
+    for _ in range(args.rounds):
+        result.latency["proxied"] += latency(*proxied, calls)
+        result.latency["direct"] += latency(*direct, calls)
+        before = cpu_seconds(app_pids)
+        result.rps["proxied"].append(throughput(*proxied, args.concurrency, seconds))
+        result.proxied_cpu_seconds += cpu_seconds(app_pids) - before
+        result.rps["direct"].append(throughput(*direct, args.concurrency, seconds))
+    return result
+
+
 def cpu_seconds(pids: list[int]) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
@@ -188,7 +239,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=500, help="sequential calls for latency")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per throughput run")
+    parser.add_argument(
+        "--duration", type=float, default=8.0, help="seconds of throughput run per side"
+    )
+    parser.add_argument("--rounds", type=int, default=4, help="alternating proxied/direct rounds")
     parser.add_argument("--workers", default="2", help="gunicorn workers of the app")
     parser.add_argument("--stream-mb", type=int, default=200)
     args = parser.parse_args()
@@ -214,10 +268,11 @@ def main() -> None:
         "GUNICORN_ACCESS_LOG": "/dev/null",
         "INSTANCE_PATH": str(tmp / "instance"),
         "LOG_LEVEL": "warning",
+        "PAGERO_FLOW_TRACE": "false",  # production's default
     }
     gunicorn = str(PY.parent / "gunicorn")
     with ExitStack() as stack:
-        sso_proc = stack.enter_context(
+        stack.enter_context(
             process(
                 [
                     gunicorn,
@@ -255,23 +310,12 @@ def main() -> None:
             {"Authorization": f"Bearer {token}", "Host": f"localhost:{sso_port}"},
         )
 
-        lat_p = latency(*proxied, args.requests)
-        lat_d = latency(*direct, args.requests)
-        app_pids = workers_of(app_proc.pid)
-        sso_pids = workers_of(sso_proc.pid)
-        before = cpu_seconds(app_pids), cpu_seconds(sso_pids)
-        rps_p = throughput(*proxied, args.concurrency, args.duration)
-        app_cpu = (cpu_seconds(app_pids) - before[0]) / (rps_p * args.duration) * 1000
-        sso_cpu = (cpu_seconds(sso_pids) - before[1]) / (rps_p * args.duration) * 1000
-        rps_d = throughput(*direct, args.concurrency, args.duration)
+        result = compare(proxied, direct, workers_of(app_proc.pid), args)
 
         down_mb, down_growth = memory_growth(app_proc.pid, lambda: download(app_url, cookie))
         up_mb, up_growth = memory_growth(
             app_proc.pid, lambda: upload(app_url, cookie, args.stream_mb)
         )
-
-    def ms(samples, q):
-        return statistics.quantiles(samples, n=100)[q - 1] * 1000
 
     print()
     print(
@@ -279,26 +323,26 @@ def main() -> None:
         f" x 8 threads, sandbox: gunicorn 1 worker x 16 threads, loopback)"
     )
     print(f"{'':34}{'/api-proxy':>14}{'direct':>14}{'ratio/added':>14}")
+    for q in (50, 99):
+        proxied_ms, direct_ms = result.p("proxied", q), result.p("direct", q)
+        print(
+            f"{f'latency p{q} (ms, 1 connection)':34}{proxied_ms:14.2f}{direct_ms:14.2f}"
+            f"{proxied_ms - direct_ms:+14.2f}"
+        )
     print(
-        f"{'latency p50 (ms, 1 connection)':34}{ms(lat_p, 50):14.2f}{ms(lat_d, 50):14.2f}"
-        f"{ms(lat_p, 50) - ms(lat_d, 50):+14.2f}"
+        f"{f'throughput (req/s, {args.concurrency} connections)':34}"
+        f"{result.req_per_s('proxied'):14.0f}{result.req_per_s('direct'):14.0f}"
+        f"{result.ratio:14.2f}"
     )
-    print(
-        f"{'latency p99 (ms, 1 connection)':34}{ms(lat_p, 99):14.2f}{ms(lat_d, 99):14.2f}"
-        f"{ms(lat_p, 99) - ms(lat_d, 99):+14.2f}"
-    )
-    print(
-        f"{f'throughput (req/s, {args.concurrency} connections)':34}{rps_p:14.0f}{rps_d:14.0f}"
-        f"{rps_p / rps_d:14.2f}"
-    )
-    print(f"{'CPU per proxied call (ms)':34}{app_cpu:14.2f}{sso_cpu:14.2f}   (app, sandbox API)")
+    print(f"{'app CPU per proxied call (ms)':34}{result.cpu_ms_per_call:14.2f}")
     print(
         f"{'worker RSS growth, download':34}{down_growth:11.1f} MB  for {down_mb:.0f} MB streamed"
     )
     print(f"{'worker RSS growth, upload':34}{up_growth:11.1f} MB  for {up_mb:.0f} MB streamed")
     print(
-        f"(resource: GET {RESOURCE}; {args.requests} sequential calls; "
-        f"{args.duration:.0f} s per throughput run)"
+        f"(resource: GET {RESOURCE}; {args.requests} sequential calls and {args.duration:.0f} s"
+        f" of throughput per side, in {args.rounds} alternating rounds; the ratio is the median"
+        " of the rounds' ratios)"
     )
 
 

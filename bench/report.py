@@ -34,13 +34,12 @@ from bench.load_logins import load_users, run_load
 from bench.proxy_bench import (
     MB,
     RESOURCE,
-    cpu_seconds,
+    compare,
     direct_access_token,
     download,
     latency,
     login_through_app,
     memory_growth,
-    throughput,
     upload,
 )
 
@@ -52,8 +51,8 @@ def _ms(samples: list[float], q: int) -> float:
     return statistics.quantiles(samples, n=100)[q - 1] * 1000
 
 
-def measure(backend: str, args: argparse.Namespace, folder: Path, direct: bool) -> dict:
-    """Every figure for one backend (and for the direct API when ``direct``)."""
+def measure(backend: str, args: argparse.Namespace, folder: Path) -> dict:
+    """Every figure for one backend, the direct API's measured in the same run."""
     app_port, sso_port = servers.free_port(), servers.free_port()
     app_url, sso_url = f"http://localhost:{app_port}", f"http://localhost:{sso_port}"
     out: dict = {}
@@ -80,20 +79,18 @@ def measure(backend: str, args: argparse.Namespace, folder: Path, direct: bool) 
 
         cookie = login_through_app(app_url)
         proxied = (app_port, "/api-proxy/" + RESOURCE, {"Cookie": cookie, "Host": app_url[7:]})
-        lat = latency(*proxied, args.requests)
-        out["p50"], out["p99"] = _ms(lat, 50), _ms(lat, 99)
-        pids = servers.workers_of(app.pid)
-        cpu_before = cpu_seconds(pids)
-        out["req/s"] = throughput(*proxied, args.concurrency, args.duration)
-        calls = out["req/s"] * args.duration
-        out["cpu"] = (cpu_seconds(pids) - cpu_before) / calls * 1000
-        if direct:
-            token = direct_access_token(sso_url, app_url)
-            headers = {"Authorization": f"Bearer {token}", "Host": sso_url[7:]}
-            plain = (sso_port, "/api/" + RESOURCE, headers)
-            lat = latency(*plain, args.requests)
-            out["direct p50"], out["direct p99"] = _ms(lat, 50), _ms(lat, 99)
-            out["direct req/s"] = throughput(*plain, args.concurrency, args.duration)
+        token = direct_access_token(sso_url, app_url)
+        plain = (
+            sso_port,
+            "/api/" + RESOURCE,
+            {"Authorization": f"Bearer {token}", "Host": sso_url[7:]},
+        )
+        result = compare(proxied, plain, servers.workers_of(app.pid), args)
+        out["p50"], out["p99"] = result.p("proxied", 50), result.p("proxied", 99)
+        out["direct p50"], out["direct p99"] = result.p("direct", 50), result.p("direct", 99)
+        out["req/s"], out["direct req/s"] = result.req_per_s("proxied"), result.req_per_s("direct")
+        out["ratio"] = result.ratio
+        out["cpu"] = result.cpu_ms_per_call
         out["down"] = memory_growth(app.pid, lambda: download(app_url, cookie))
         out["up"] = memory_growth(app.pid, lambda: upload(app_url, cookie, args.stream_mb))
         stack.close()  # the next app must answer on the sandbox's registered redirect URI
@@ -124,11 +121,10 @@ def table(results: dict[str, dict], args: argparse.Namespace) -> str:
     ]
     lines = [f"{'':44}{'filesystem':>12}{'redis':>12}{'direct API':>12}"]
     for label, key, fmt, direct_key in rows:
-        direct = fmt.format(fs[direct_key]) if direct_key else ""
+        direct = "/".join(fmt.format(r[direct_key]) for r in (fs, rd)) if direct_key else ""
         lines.append(f"{label:44}{fmt.format(fs[key]):>12}{fmt.format(rd[key]):>12}{direct:>12}")
     lines.append(
-        f"{'/api-proxy req/s as share of direct':44}"
-        f"{fs['req/s'] / fs['direct req/s']:>12.2f}{rd['req/s'] / fs['direct req/s']:>12.2f}"
+        f"{'/api-proxy req/s as share of direct':44}{fs['ratio']:>12.2f}{rd['ratio']:>12.2f}"
     )
     for label, key in (("download", "down"), ("upload", "up")):
         moved = fs[key][0]
@@ -144,7 +140,10 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=200, help="concurrent full logins")
     parser.add_argument("--requests", type=int, default=500, help="sequential calls for latency")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per throughput run")
+    parser.add_argument(
+        "--duration", type=float, default=8.0, help="seconds of throughput run per side"
+    )
+    parser.add_argument("--rounds", type=int, default=4, help="alternating proxied/direct rounds")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of the app")
     parser.add_argument("--stream-mb", type=int, default=200)
     args = parser.parse_args()
@@ -152,10 +151,7 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="pagero-bench-"))
     started = time.monotonic()
-    results = {
-        backend: measure(backend, args, folder, direct=backend == "filesystem")
-        for backend in ("filesystem", "redis")
-    }
+    results = {backend: measure(backend, args, folder) for backend in ("filesystem", "redis")}
     print()
     print(
         f"Pagero client benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
@@ -164,8 +160,10 @@ def main() -> None:
     )
     print(table(results, args))
     print(
-        f"(API call: GET {RESOURCE}; latency over {args.requests} sequential calls; "
-        f"{args.duration:.0f} s per throughput run; took {time.monotonic() - started:.0f} s)"
+        f"(API call: GET {RESOURCE}; latency over {args.requests} sequential calls and "
+        f"{args.duration:.0f} s of throughput per side, in {args.rounds} alternating rounds "
+        "(bench/proxy_bench.py: compare); direct API: filesystem run/redis run; "
+        f"took {time.monotonic() - started:.0f} s)"
     )
 
 
