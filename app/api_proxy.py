@@ -114,7 +114,7 @@ def safe_api_path(path: str, allowed: tuple[str, ...] | None = None) -> str:
 def proxy(path: str):
     """Forward the call to Pagero with the session's bearer token; stream the answer back."""
     settings = pagero.settings
-    target = f"{settings.api_base_url}/{safe_api_path(path, settings.api_allowed_paths)}"
+    path = safe_api_path(path, settings.api_allowed_paths)
     if request.method not in SAFE_METHODS:
         _check_anti_forgery(settings)
     if tokens.load(session) is None and _is_navigation():
@@ -124,13 +124,13 @@ def proxy(path: str):
     body, replayable = _request_body()
     started = time.monotonic()
     token_set = tokens.fresh(session, pagero.refresh)
-    upstream = _send(settings, target, token_set, body)
+    upstream = _send(settings, path, token_set, body)
     if upstream.status == 401 and _invalid_token(upstream):
         upstream.drain_conn()
         upstream.release_conn()
         token_set = tokens.fresh(session, pagero.refresh, rejected=token_set.access_token)
         if replayable:
-            upstream = _send(settings, target, token_set, body)
+            upstream = _send(settings, path, token_set, body)
         else:
             raise errors.UpstreamRejectedToken(
                 "The API refused the access token while a large upload was streaming. "
@@ -199,13 +199,14 @@ def _read_chunks(stream) -> Iterator[bytes]:
         yield chunk
 
 
-def _send(settings, target: str, token_set: tokens.TokenSet, body) -> urllib3.BaseHTTPResponse:
+def _send(settings, path: str, token_set: tokens.TokenSet, body) -> urllib3.BaseHTTPResponse:
     """One upstream call on the worker's shared pool.
 
-    urllib3 directly rather than ``requests``: the pool is the same one
-    ``requests`` uses for the token endpoint, but the proxy's hot path skips
-    its per-call cookie, proxy and hook machinery (about a millisecond of CPU
-    per call, measured by ``make bench``).
+    urllib3 directly rather than ``requests``: the pool, CA bundle and outgoing
+    proxy are the ones ``requests`` uses for the token endpoint (worked out once,
+    :class:`~app.http_pool.Route`), but the hot path skips its per-call cookie,
+    environment and hook machinery (about a millisecond of CPU per call,
+    measured by ``make bench``).
     """
     headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARD_LOWER}
     # The browser's encodings, not a library default: we relay the bytes as they come.
@@ -221,12 +222,14 @@ def _send(settings, target: str, token_set: tokens.TokenSet, body) -> urllib3.Ba
             chunked = True  # unknown length: chunked transfer upstream too
         body = _read_chunks(body)
     query = request.query_string.decode("latin-1")
-    url = f"{target}?{query}" if query else target
+    rest = f"/{path}?{query}" if query else f"/{path}"
+    url = settings.api_base_url + rest
     started = time.monotonic()
     try:
-        upstream = pagero.pool.urlopen(
+        upstream = pagero.api.pool().urlopen(
             request.method,
-            url,
+            pagero.api.prefix + rest,
+            assert_same_host=False,
             body=body,
             headers=headers,
             chunked=chunked,

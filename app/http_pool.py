@@ -105,6 +105,32 @@ def pooled_session(pool_size: int = 64) -> requests.Session:
     return http
 
 
-def pool_manager(http: requests.Session) -> urllib3.PoolManager:
-    """The urllib3 pool under ``http`` (both schemes share one adapter)."""
-    return http.get_adapter("https://").poolmanager
+class Route:
+    """How ``http`` reaches one origin, worked out once, for calls made on urllib3 directly.
+
+    The API proxy skips ``requests`` on its hot path, but must still go where
+    ``requests`` would go and trust what it would trust: the same CA bundle
+    (``REQUESTS_CA_BUNDLE``: a staging API behind a private CA) and the same
+    outgoing proxy (``HTTPS_PROXY``/``HTTP_PROXY`` minus ``NO_PROXY``), so an API
+    call never fails where a token request to the same network succeeds.
+    ``requests`` decides both here, once per origin, instead of on every call.
+    """
+
+    def __init__(self, http: requests.Session, base_url: str):
+        self.adapter = http.get_adapter(base_url)
+        self.request = requests.Request("GET", base_url).prepare()
+        self.proxies = dict(http.proxies)
+        self.verify = http.verify
+        if http.trust_env:  # a proxy is configured (pooled_session): read what requests reads
+            settings = http.merge_environment_settings(base_url, {}, None, None, None)
+            self.proxies = settings["proxies"]
+            self.verify = settings["verify"]
+        #: What the request line starts with: the base's path, or through a plain-http
+        #: proxy the whole base URL (RFC 9112 section 3.2.2, absolute-form).
+        self.prefix = self.adapter.request_url(self.request, self.proxies).rstrip("/")
+
+    def pool(self) -> urllib3.HTTPConnectionPool:
+        """The keep-alive pool to use now (asked each time: the manager may replace it)."""
+        return self.adapter.get_connection_with_tls_context(
+            self.request, self.verify, proxies=self.proxies
+        )

@@ -27,7 +27,6 @@ from dataclasses import replace
 from typing import Any
 
 import requests
-import urllib3
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.integrations.requests_client.oauth2_session import OAuth2Auth, OAuth2ClientAuth
@@ -37,7 +36,7 @@ from flask import Flask
 from config import Settings
 
 from . import discovery, errors, id_token, login_state, tokens
-from .http_pool import pool_manager, pooled_session
+from .http_pool import Route, pooled_session
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +66,8 @@ class PageroClient:
         self.configured: Settings | None = None
         self.discovery: discovery.Discovery | None = None
         self.http: requests.Session | None = None
-        #: The urllib3 pool under ``http``, for the API proxy's hot path.
-        self.pool: urllib3.PoolManager | None = None
+        #: How ``http`` reaches the API, for the API proxy's hot path on urllib3.
+        self.api: Route | None = None
         self.keys: id_token.KeyCache | None = None
         if app is not None:
             self.init_app(app)
@@ -94,7 +93,7 @@ class PageroClient:
     def init_app(self, app: Flask) -> None:
         self.settings = app.config["PAGERO_SETTINGS"]
         self.http = pooled_session()
-        self.pool = pool_manager(self.http)
+        self.api = Route(self.http, self.configured.api_base_url)
         self.keys = id_token.KeyCache(self._fetch_jwks)
         if self.discovery is not None:
             # Not read here: start-up must not wait for, or die of, an unreachable host.

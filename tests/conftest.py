@@ -9,6 +9,7 @@ behind the same port so the sandbox's registered redirect URI stays valid.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +20,6 @@ import urllib3
 from flask import Flask
 
 from app import create_app
-from app.http_pool import pool_manager
 from app.pagero_client import pagero
 from sandbox import create_sandbox
 from tests.browser import Browser
@@ -139,24 +139,33 @@ def _capture_all_logs(caplog):
 
 @pytest.fixture
 def upstream_calls(monkeypatch):
-    """Every URL the app asks its shared pool to call: through ``requests`` (token
-    endpoint, JWKS) and through urllib3 directly (the proxy's hot path)."""
+    """Every URL the app's shared pool calls: through ``requests`` (token endpoint,
+    JWKS) and through urllib3 directly (the proxy's hot path), each call once."""
     seen: list[str] = []
     original_request = requests.Session.request
-    original_urlopen = urllib3.PoolManager.urlopen
+    original_urlopen = urllib3.HTTPConnectionPool.urlopen
+    busy = threading.local()  # inside a call already seen (requests' own, or a resend)
 
     def spy_request(self, method, url, *args, **kwargs):
         if self is pagero.http:  # the app's pool, whichever app the test built
             seen.append(url)
-        return original_request(self, method, url, *args, **kwargs)
+        busy.on, outer = True, getattr(busy, "on", False)
+        try:
+            return original_request(self, method, url, *args, **kwargs)
+        finally:
+            busy.on = outer
 
     def spy_urlopen(self, method, url, *args, **kwargs):
-        if self is pool_manager(pagero.http):
-            seen.append(url)
-        return original_urlopen(self, method, url, *args, **kwargs)
+        if not getattr(busy, "on", False):
+            seen.append(url if "://" in url else f"{self.scheme}://{self.host}:{self.port}{url}")
+        busy.on, outer = True, getattr(busy, "on", False)
+        try:
+            return original_urlopen(self, method, url, *args, **kwargs)
+        finally:
+            busy.on = outer
 
     monkeypatch.setattr(requests.Session, "request", spy_request)
-    monkeypatch.setattr(urllib3.PoolManager, "urlopen", spy_urlopen)
+    monkeypatch.setattr(urllib3.HTTPConnectionPool, "urlopen", spy_urlopen)
     return seen
 
 
