@@ -1,30 +1,48 @@
-"""Pending logins kept in the server-side session (Step 1 -> Step 2).
+"""Pending logins, from Step 1 (``/login``) to Step 2 (``/callback``).
 
-Why a dictionary of pending logins rather than one ``state`` value: a user
-may start a login in several tabs; each tab's ``state`` must stay valid until
-its own callback arrives (the Authlib Flask client does the same). Why we
-remember *used* states: so the browser's Back button onto an old callback URL
-gets a friendly "already used" page instead of a scary "unknown state".
+Why one record per pending login: a user may start a login in several tabs;
+each tab's ``state`` must stay valid until its own callback arrives (the
+Authlib Flask client does the same). Why we remember *used* states: so the
+browser's Back button onto an old callback URL gets a friendly "already used"
+page instead of a scary "unknown state".
 
-Only digests of used states are kept; the live ``state`` values are random
-128+ bit strings (RFC 6749 section 10.10) and never leave the session store.
+Why in the token store (:mod:`app.token_store`) and not in the session:
+Flask-Session writes the whole session at the end of a request that changed
+it, so two ``/login`` requests of one browser at the same moment (two tabs, a
+double click) would each write their own copy and the last would silently
+drop the other's pending login; two callbacks with the same ``state`` could
+both read it before either wrote it back. Here each pending login is its own
+record, written once by ``/login`` and taken by the callback with an atomic
+read-and-delete (:meth:`TokenStore.pop`), so exactly one callback gets it,
+across workers and instances.
+
+What ties a record to this browser is a random *login binding* kept in the
+session (RFC 6749 section 10.12: the state must be bound to the user agent).
+It is set once, travels with the session when the callback gives it a new id,
+and is forgotten at logout. The store key is a digest of binding and state, so
+neither appears in a file name or a Redis key; the live ``state`` values are
+random 256-bit strings (section 10.10 asks for at least 128).
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import errors
+from .token_store import TokenStore
 
-PENDING_KEY = "pending_logins"
-USED_KEY = "used_states"
-#: A user with more open login tabs than this loses the oldest one.
-MAX_PENDING = 10
-MAX_USED = 20
+#: The session key of the random value that binds pending logins to this browser.
+BINDING_KEY = "login_binding"
+#: How long past its expiry a pending login is kept, to say "expired" rather than
+#: "unknown" when its callback arrives late (the store deletes it afterwards).
+EXPIRED_GRACE = 3600
+#: How long a used state is recognised, for the Back button's "already used" page.
+USED_TTL = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -39,17 +57,26 @@ class PendingLogin:
     return_to: str | None = None
 
 
-def remember(session: MutableMapping[str, Any], login: PendingLogin) -> None:
-    pending = dict(session.get(PENDING_KEY) or {})
-    pending[login.state] = asdict(login)
-    while len(pending) > MAX_PENDING:
-        oldest = min(pending, key=lambda s: pending[s]["created_at"])
-        del pending[oldest]
-    session[PENDING_KEY] = pending
+def remember(
+    session: MutableMapping[str, Any], store: TokenStore, login: PendingLogin, max_age: int
+) -> None:
+    """Keep ``login`` until its callback takes it (or ``max_age`` plus a grace passes).
+
+    The session is written only the first time, to set the binding; every
+    later login of this browser leaves it alone.
+    """
+    binding = session.get(BINDING_KEY)
+    if not binding:
+        binding = session[BINDING_KEY] = secrets.token_urlsafe(32)
+    store.put(_key("pending", binding, login.state), asdict(login), max_age + EXPIRED_GRACE)
 
 
 def take(
-    session: MutableMapping[str, Any], state: str | None, max_age: int, now: float | None = None
+    session: Mapping[str, Any],
+    store: TokenStore,
+    state: str | None,
+    max_age: int,
+    now: float | None = None,
 ) -> PendingLogin:
     """Remove and return the pending login for ``state``, or raise why not.
 
@@ -62,29 +89,28 @@ def take(
             "The answer from Pagero has no 'state' parameter, so it cannot be matched "
             "to a login started here. Please start again."
         )
-    pending = dict(session.get(PENDING_KEY) or {})
-    entry = pending.pop(state, None)
+    binding = session.get(BINDING_KEY)
+    if not binding:
+        raise errors.NoLoginSession(
+            "This browser has no login in progress with this app: the session cookie "
+            "set when the login started did not come back. The usual cause is opening "
+            "the app on one host name (e.g. 127.0.0.1) while the redirect URI "
+            "registered with Pagero uses another (e.g. localhost); cookies are kept "
+            "per host. Open the app on the redirect URI's host, or allow cookies, and "
+            "start again."
+        )
+    entry = store.pop(_key("pending", binding, state))
     if entry is None:
-        if _digest(state) in (session.get(USED_KEY) or {}):
+        if store.get(_key("used", binding, state)) is not None:
             raise errors.ReusedState(
                 "This login link has already been used. Each link from Pagero works "
                 "once, so going Back to it cannot log you in again."
-            )
-        if not pending and not session.get(USED_KEY):
-            raise errors.NoLoginSession(
-                "This browser has no login in progress with this app: the session cookie "
-                "set when the login started did not come back. The usual cause is opening "
-                "the app on one host name (e.g. 127.0.0.1) while the redirect URI "
-                "registered with Pagero uses another (e.g. localhost); cookies are kept "
-                "per host. Open the app on the redirect URI's host, or allow cookies, and "
-                "start again."
             )
         raise errors.UnknownState(
             "The 'state' in the answer from Pagero does not match any login started in "
             "this browser. Please start again."
         )
-    session[PENDING_KEY] = pending
-    mark_used(session, state, now)
+    store.put(_key("used", binding, state), {"used_at": now}, USED_TTL)
     login = PendingLogin(**entry)
     if now - login.created_at > max_age:
         raise errors.ExpiredState(
@@ -94,13 +120,8 @@ def take(
     return login
 
 
-def mark_used(session: MutableMapping[str, Any], state: str, now: float) -> None:
-    used = dict(session.get(USED_KEY) or {})
-    used[_digest(state)] = now
-    while len(used) > MAX_USED:
-        del used[min(used, key=used.__getitem__)]
-    session[USED_KEY] = used
-
-
-def _digest(state: str) -> str:
-    return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+def _key(kind: str, binding: str, state: str) -> str:
+    # The stores hash keys too; hashing the state here also makes any string (it comes
+    # from the URL) a valid key.
+    digest = hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"login:{kind}:{binding}:{digest}"

@@ -31,12 +31,13 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.integrations.requests_client.oauth2_session import OAuth2Auth, OAuth2ClientAuth
 from authlib.oauth2.client import OAuth2Client
-from flask import Flask
+from flask import Flask, current_app
 
 from config import Settings
 
 from . import discovery, errors, id_token, login_state, tokens
 from .http_pool import Route, pooled_session
+from .token_store import TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class PageroClient:
             scope=scope,
             **extra,
         )
-        login_state.remember(session, login)
+        login_state.remember(session, _store(), login, s.state_max_age)
         return url
 
     # -- Step 2: obtaining the authorization code --------------------------------
@@ -169,12 +170,12 @@ class PageroClient:
             # The error itself is the news; the state only gets used up. RFC 9207
             # section 2.4 applies to error responses too: a foreign one is named so.
             with suppress(errors.CallbackError):
-                login_state.take(session, params.get("state"), s.state_max_age)
+                login_state.take(session, _store(), params.get("state"), s.state_max_age)
             if "iss" in params:
                 self._check_issuer(params["iss"])
             raise errors.AuthorizationDenied(params["error"], params.get("error_description"))
 
-        login = login_state.take(session, params.get("state"), s.state_max_age)
+        login = login_state.take(session, _store(), params.get("state"), s.state_max_age)
         self._check_issuer(params.get("iss"))
         code = params.get("code")
         if not code:
@@ -390,3 +391,8 @@ def _token_error(code: str | None, description: str | None) -> errors.PageroErro
 
 
 pagero = PageroClient()
+
+
+def _store() -> TokenStore:
+    """Where pending logins live: beside the tokens (see :mod:`app.login_state`)."""
+    return current_app.extensions["login_store"]

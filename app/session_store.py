@@ -139,6 +139,7 @@ def init_app(app: Flask, settings: Settings) -> TokenStore:
         app.session_interface = ResilientCacheLibSessions(client=cache, **common)
         store = FileTokenStore(os.path.join(os.path.dirname(folder), "tokens"))
     app.extensions["token_store"] = store
+    app.extensions["login_store"] = store.sibling("logins")
     app.before_request(_enforce_timeouts)
     app.register_error_handler(STORE_ERRORS[0], _store_error)
     return store

@@ -20,6 +20,7 @@ used refresh token would make Pagero revoke the whole grant.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import hashlib
 import json
@@ -40,8 +41,18 @@ class TokenStore(ABC):
     """A narrow interface: read, write, delete a token record, and lock a key.
 
     Records are plain JSON-able dicts (``asdict(TokenSet)``), so a store knows
-    nothing about what it keeps.
+    nothing about what it keeps. ``kind`` names what a store holds, so that other
+    short-lived server-side records (pending logins, :mod:`app.login_state`) can
+    live beside the tokens, on the same backend, without sharing their names.
     """
+
+    kind = "tokens"
+
+    def sibling(self, kind: str) -> TokenStore:
+        """The same backend, for records of another ``kind``."""
+        other = copy.copy(self)
+        other.kind = kind
+        return other
 
     @abstractmethod
     def get(self, key: str) -> dict[str, Any] | None: ...
@@ -51,6 +62,10 @@ class TokenStore(ABC):
 
     @abstractmethod
     def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def pop(self, key: str) -> dict[str, Any] | None:
+        """Read and delete in one step: of concurrent callers, exactly one gets the record."""
 
     @abstractmethod
     def lock(self, key: str, timeout: float) -> contextlib.AbstractContextManager[None]:
@@ -90,7 +105,10 @@ class FileTokenStore(TokenStore):
         os.makedirs(os.path.join(directory, "locks"), mode=0o700, exist_ok=True)
 
     def _path(self, key: str) -> str:
-        return os.path.join(self.directory, hashlib.sha256(key.encode()).hexdigest() + ".json")
+        name = hashlib.sha256(key.encode()).hexdigest() + ".json"
+        if self.kind != "tokens":  # tokens keep their plain names; all are swept alike
+            name = f"{self.kind}-{name}"
+        return os.path.join(self.directory, name)
 
     def get(self, key: str) -> dict[str, Any] | None:
         try:
@@ -115,6 +133,20 @@ class FileTokenStore(TokenStore):
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(key))
+
+    def pop(self, key: str) -> dict[str, Any] | None:
+        # A rename is atomic: of two workers claiming the same file, one gets ENOENT.
+        path = self._path(key)
+        claimed = f"{path}.{secrets.token_hex(8)}.taken"
+        try:
+            os.rename(path, claimed)
+        except FileNotFoundError:
+            return None
+        try:
+            with open(claimed, "rb") as fh:
+                return decode(fh.read())
+        finally:
+            os.unlink(claimed)
 
     @contextlib.contextmanager
     def lock(self, key: str, timeout: float) -> Iterator[None]:
@@ -176,7 +208,7 @@ class RedisTokenStore(TokenStore):
         self._release = client.register_script(self._RELEASE)
 
     def _key(self, key: str) -> str:
-        return f"{self.prefix}tokens:{hashlib.sha256(key.encode()).hexdigest()}"
+        return f"{self.prefix}{self.kind}:{hashlib.sha256(key.encode()).hexdigest()}"
 
     def get(self, key: str) -> dict[str, Any] | None:
         return decode(self.redis.get(self._key(key)))
@@ -186,6 +218,14 @@ class RedisTokenStore(TokenStore):
 
     def delete(self, key: str) -> None:
         self.redis.delete(self._key(key))
+
+    def pop(self, key: str) -> dict[str, Any] | None:
+        # GET and DEL in one MULTI/EXEC transaction (GETDEL needs Redis 6.2).
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.get(self._key(key))
+        pipe.delete(self._key(key))
+        raw, _deleted = pipe.execute()
+        return decode(raw)
 
     @contextlib.contextmanager
     def lock(self, key: str, timeout: float) -> Iterator[None]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import http.client
+import threading
 from urllib.parse import urlsplit
 
 import pytest
@@ -128,6 +130,65 @@ def test_logins_started_in_two_tabs_both_complete(browser, sandbox):
     assert browser.get(back_second.headers["Location"]).headers["Location"] == "/profile"
     assert browser.get(back_first.headers["Location"]).headers["Location"] == "/profile"
     assert sandbox.counts["authorization_code"] == 2
+
+
+def _raw_get(url: str, cookie: str) -> tuple[int, str]:
+    """GET without redirects through http.client: unlike requests' urllib3, it logs nothing,
+    so the code in a callback URL never reaches the run's log check from a test thread."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", f"{parts.path}?{parts.query}", headers={"Cookie": cookie})
+        answer = conn.getresponse()
+        answer.read()
+        return answer.status, answer.getheader("Location", "")
+    finally:
+        conn.close()
+
+
+def _at_once(count: int, call) -> list:
+    """``call(i)`` in ``count`` threads released together: requests of one browser that
+    reach the app at the same instant (tabs restored together, a double click)."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = call(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_logins_started_at_the_same_instant_in_one_browser_all_complete(browser, sandbox, app_url):
+    # A first login gives this browser its session, then six more start at once on it.
+    first = browser.open_login()
+    cookie = f"pagero_session={browser.http.cookies['pagero_session']}"
+    starts = _at_once(6, lambda i: _raw_get(f"{app_url}/login?", cookie))
+    assert all(status == 302 for status, _ in starts)
+    page = browser.get(first.headers["Location"])
+    back = [browser.submit_login(page, "demo", "demo")]
+    back += [browser.get(location) for _, location in starts]  # the sandbox remembers
+    # Every one of them still finds its pending login (none lost to another's write).
+    for answer in back:
+        done = browser.get(answer.headers["Location"])
+        assert done.status_code == 303 and done.headers["Location"] == "/profile", done.text
+
+
+def test_two_callbacks_with_one_state_at_the_same_instant_exchange_the_code_once(
+    browser, sandbox, sandbox_recorder, app_url
+):
+    page = browser.get(browser.open_login().headers["Location"])
+    callback = browser.submit_login(page, "demo", "demo").headers["Location"]
+    cookie = f"pagero_session={browser.http.cookies['pagero_session']}"
+    sandbox_recorder.clear()
+    answers = _at_once(2, lambda i: _raw_get(callback, cookie))
+    assert sorted(status for status, _ in answers) == [303, 400]  # one logs in, one refused
+    assert len(_token_requests(sandbox_recorder)) == 1  # and never reaches Pagero
 
 
 def test_login_on_another_host_name_moves_to_the_redirect_uris_host(client_app, ports):

@@ -121,3 +121,32 @@ def test_redis_outage_is_a_clear_503_and_the_app_recovers_by_itself(
     assert browser.get("/profile").status_code == 200  # same session, nothing lost
     assert browser.get(DOCS).status_code == 200
     assert browser.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["filesystem", "redis"])
+def test_pop_hands_a_record_to_exactly_one_of_many_concurrent_callers(backend, tmp_path, redis_url):
+    """What makes a state single-use across workers (app/login_state.py: take)."""
+
+    from app.token_store import FileTokenStore, RedisTokenStore
+
+    if backend == "redis":
+        store = RedisTokenStore(redis.Redis.from_url(redis_url)).sibling("logins")
+    else:
+        store = FileTokenStore(str(tmp_path)).sibling("logins")
+    for round_ in range(20):
+        key = f"login:pending:binding:{round_}"
+        store.put(key, {"state": round_}, ttl=60)
+        barrier, got = threading.Barrier(8), []
+
+        def claim(key=key, barrier=barrier, got=got) -> None:
+            barrier.wait()
+            if (record := store.pop(key)) is not None:
+                got.append(record)
+
+        threads = [threading.Thread(target=claim) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert got == [{"state": round_}]
+        assert store.get(key) is None
