@@ -16,6 +16,11 @@ worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Workers prove they are alive by touching a file after every request. In memory,
+# not on a container's disk layer (gunicorn's own advice for Docker); gunicorn
+# creates the file with mkstemp, so a shared folder is safe.
+SHM = "/dev/shm"  # noqa: S108 - see above
+worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", SHM if os.path.isdir(SHM) else None)
 
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
