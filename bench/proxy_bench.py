@@ -157,9 +157,10 @@ def compare(proxied, direct, app_pids: list[int], args) -> Comparison:
     result = Comparison()
     calls = max(1, args.requests // args.rounds)
     seconds = result.seconds = args.duration / args.rounds
-    for _ in range(args.rounds):
+    for _ in range(args.rounds):  # latency first, on an otherwise idle machine
         result.latency["proxied"] += latency(*proxied, calls)
         result.latency["direct"] += latency(*direct, calls)
+    for _ in range(args.rounds):
         before = cpu_seconds(app_pids)
         result.rps["proxied"].append(throughput(*proxied, args.concurrency, seconds))
         result.proxied_cpu_seconds += cpu_seconds(app_pids) - before
