@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`.
-.PHONY: demo test setup lint format bench bench-proxy load
+.PHONY: demo test setup lint format bench bench-proxy bench-breakdown load
 
 demo: setup
 	bash scripts/demo.sh
@@ -24,6 +24,9 @@ bench: setup
 
 bench-proxy: setup
 	.venv/bin/python -m bench.proxy_bench
+
+bench-breakdown: setup
+	.venv/bin/python -m bench.latency_breakdown
 
 load: setup
 	.venv/bin/python -m bench.load_logins

@@ -98,9 +98,12 @@ def app(
     workers: int = 2,
     threads: int = 8,
     redis_url: str | None = None,
+    wsgi: str = "wsgi:app",
     **settings: str,
 ) -> Iterator[subprocess.Popen]:
-    """The app with the Dockerfile's command; Redis sessions when ``redis_url`` is given."""
+    """The app with the Dockerfile's command; Redis sessions when ``redis_url`` is given.
+
+    ``wsgi`` names another entry point serving the same app (bench/timed_wsgi.py)."""
     env = {
         **clean_environ(),
         "PAGERO_ENV": "sandbox",
@@ -116,7 +119,7 @@ def app(
     }
     if redis_url:
         env.update(SESSION_BACKEND="redis", REDIS_URL=redis_url)
-    command = [GUNICORN, "-c", "config/gunicorn.py", "wsgi:app"]
+    command = [GUNICORN, "-c", "config/gunicorn.py", wsgi]
     with process(command, env, port, folder / f"app-{port}.log") as proc:
         yield proc
 
