@@ -174,10 +174,19 @@ class FileTokenStore(TokenStore):
         with tempfile.NamedTemporaryFile(dir=self.directory):
             pass
 
+    #: A file claimed by :meth:`pop` is deleted at once; one older than this was left
+    #: by a worker that died in between.
+    CLAIM_LEFTOVER_AGE = 60
+
     def sweep(self, now: float | None = None) -> None:
-        """Delete expired token files (the session store expires its own entries)."""
+        """Delete expired records (the session store expires its own entries)."""
         now = time.time() if now is None else now
         for entry in os.scandir(self.directory):
+            if entry.name.endswith(".taken"):
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime + self.CLAIM_LEFTOVER_AGE < now:
+                        os.unlink(entry.path)
+                continue
             if not entry.name.endswith(".json"):
                 continue
             try:

@@ -213,3 +213,10 @@ def test_abandoned_sessions_and_tokens_are_swept_from_disk(make_app, new_browser
     app.extensions["token_store"].sweep(now=later)
     assert session_files() == []
     assert _files(app) == []
+    # Login records (the used state, for a day) and a file a dead worker had claimed.
+    folder = Path(app.extensions["token_store"].directory)
+    assert list(folder.glob("logins-*.json"))
+    leftover = folder / ("0" * 64 + ".json.0123456789abcdef.taken")
+    leftover.write_bytes(b"{}")
+    app.extensions["token_store"].sweep(now=time.time() + 2 * 86400)
+    assert list(folder.glob("logins-*.json")) == [] and not leftover.exists()
