@@ -28,6 +28,8 @@ from flask import Blueprint, Response, redirect, request, session, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
+from config import Settings
+
 from . import errors, flow_trace, tokens
 from .http_pool import USER_AGENT, resend_if_closed
 from .pagero_client import pagero
@@ -154,7 +156,7 @@ def proxy(path: str):
     )
 
 
-def _check_anti_forgery(settings) -> None:
+def _check_anti_forgery(settings: Settings) -> None:
     """State-changing calls must prove they come from our own pages' scripts.
 
     ``X-CSRF`` is a custom header: a cross-site form cannot set it, and a
@@ -199,7 +201,9 @@ def _read_chunks(stream) -> Iterator[bytes]:
         yield chunk
 
 
-def _send(settings, path: str, token_set: tokens.TokenSet, body) -> urllib3.BaseHTTPResponse:
+def _send(
+    settings: Settings, path: str, token_set: tokens.TokenSet, body
+) -> urllib3.BaseHTTPResponse:
     """One upstream call on the worker's shared pool.
 
     urllib3 directly rather than ``requests``: the pool, CA bundle and outgoing
@@ -261,7 +265,7 @@ def _invalid_token(upstream: urllib3.BaseHTTPResponse) -> bool:
     return challenge.lower().startswith("bearer") and 'error="invalid_token"' in challenge
 
 
-def _response_headers(settings, upstream: urllib3.BaseHTTPResponse) -> dict[str, str]:
+def _response_headers(settings: Settings, upstream: urllib3.BaseHTTPResponse) -> dict[str, str]:
     connection = {
         h.strip().lower() for h in upstream.headers.get("Connection", "").split(",") if h.strip()
     }
