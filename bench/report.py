@@ -165,6 +165,27 @@ def main() -> None:
         "(bench/proxy_bench.py: compare); direct API: filesystem run/redis run; "
         f"took {time.monotonic() - started:.0f} s)"
     )
+    print(targets(results))
+
+
+#: The proxy's first targets (issue 4): share of direct throughput, added p50, growth.
+MIN_SHARE, MAX_ADDED_P50_MS, MAX_GROWTH_MB = 0.6, 2.0, 20.0
+
+
+def targets(results: dict[str, dict]) -> str:
+    """One line per target and backend: the figure and whether it is met."""
+    lines = ["Targets:"]
+    for backend, r in results.items():
+        added = r["p50"] - r["direct p50"]
+        growth = max(r["down"][1], r["up"][1])
+        checks = (
+            (f"share of direct {r['ratio']:.2f} >= {MIN_SHARE}", r["ratio"] >= MIN_SHARE),
+            (f"added p50 {added:.2f} ms < {MAX_ADDED_P50_MS}", added < MAX_ADDED_P50_MS),
+            (f"memory growth {growth:.1f} MB < {MAX_GROWTH_MB:.0f}", growth < MAX_GROWTH_MB),
+        )
+        verdicts = ", ".join(f"{text}: {'met' if ok else 'NOT met'}" for text, ok in checks)
+        lines.append(f"  {backend:10} {verdicts}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
