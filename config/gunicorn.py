@@ -10,7 +10,9 @@ import os
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('APP_PORT', '5000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-worker_class = "gthread"
+# gthread, serving a busy kept-alive connection's next request in the thread that
+# answered the last one (GUNICORN_KEEPALIVE_LINGER_MS, see config/worker.py).
+worker_class = "config.worker.KeepAliveThreadWorker"
 # Longer than PAGERO_HTTP_READ_TIMEOUT, so a slow Pagero gives the user a clear
 # 504 page from the app instead of a killed worker.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
