@@ -17,6 +17,7 @@ here, on the server, so the token never reaches the browser:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -241,9 +242,7 @@ def _send(
             retries=resend_if_closed(body),
             preload_content=False,
             decode_content=False,
-            timeout=urllib3.Timeout(
-                connect=settings.http_connect_timeout, read=settings.http_read_timeout
-            ),
+            timeout=_timeout(settings.http_connect_timeout, settings.http_read_timeout),
         )
     except RequestEntityTooLarge:
         raise
@@ -257,6 +256,11 @@ def _send(
         ) from None
     flow_trace.api_call(request.method, url, upstream.status, started)
     return upstream
+
+
+@functools.cache
+def _timeout(connect: float, read: float) -> urllib3.Timeout:
+    return urllib3.Timeout(connect=connect, read=read)
 
 
 def _invalid_token(upstream: urllib3.BaseHTTPResponse) -> bool:

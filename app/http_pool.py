@@ -128,9 +128,19 @@ class Route:
         #: What the request line starts with: the base's path, or through a plain-http
         #: proxy the whole base URL (RFC 9112 section 3.2.2, absolute-form).
         self.prefix = self.adapter.request_url(self.request, self.proxies).rstrip("/")
+        self._pool: urllib3.HTTPConnectionPool | None = None
 
     def pool(self) -> urllib3.HTTPConnectionPool:
-        """The keep-alive pool to use now (asked each time: the manager may replace it)."""
-        return self.adapter.get_connection_with_tls_context(
-            self.request, self.verify, proxies=self.proxies
-        )
+        """The keep-alive pool for this origin, looked up once and kept.
+
+        Asking the adapter on every call costs more than the rest of the
+        lookup-free path. A pool its manager later drops from its LRU still works
+        (urllib3 2 does not close dropped pools); one that was closed
+        (``pool.pool is None``, e.g. by ``http.close()``) is looked up again.
+        """
+        pool = self._pool
+        if pool is None or pool.pool is None:
+            pool = self._pool = self.adapter.get_connection_with_tls_context(
+                self.request, self.verify, proxies=self.proxies
+            )
+        return pool

@@ -220,3 +220,18 @@ def test_no_proxy_keeps_the_api_on_a_direct_route(
     browser.login()
     assert browser.get(DOCS).status_code == 200
     assert seen == []
+
+
+def test_the_api_pool_is_kept_and_looked_up_again_once_closed():
+    """Route.pool() keeps its pool (no lookup per call) but never hands out a closed one."""
+    from app.http_pool import Route, pooled_session
+
+    http = pooled_session()
+    route = Route(http, "http://api.example.test/base")
+    first = route.pool()
+    assert route.pool() is first
+    http.close()  # the manager forgets its pools...
+    first.close()  # ...and this one is closed (as urllib3 1.x did on eviction)
+    again = route.pool()
+    assert again is not first and again.pool is not None
+    assert route.prefix == "/base"
