@@ -5,9 +5,11 @@ session at the end of a request that changed it. A slow request that read the
 old token pair and then changed anything else (a CSRF token, a pending login)
 would write that old pair back over the pair a concurrent refresh just stored;
 with Pagero's single-use refresh tokens the user would then be logged out on
-the next refresh. So the session holds only a random ``token_key``, and the
-tokens live in this store, written only by the one request that holds the
-key's refresh lock, after it has re-read the current pair under that lock.
+the next refresh. So the session holds only a ``token_key`` (the session id
+it was given at login, fresh and secret), and the tokens live in this store,
+written only by the one request that holds the key's refresh lock, after it
+has re-read the current pair under that lock. On Redis, the session and its
+tokens are read in one MGET (app/session_store.py).
 
 Single flight (``TokenKeeper.fresh``): N requests of one session that find the
 access token expiring all queue on the key's lock (a file lock across the
@@ -216,23 +218,24 @@ class RedisTokenStore(TokenStore):
         self.prefix = prefix
         self._release = client.register_script(self._RELEASE)
 
-    def _key(self, key: str) -> str:
+    def redis_key(self, key: str) -> str:
+        """The Redis key of record ``key`` (hashed: the key may be a session id)."""
         return f"{self.prefix}{self.kind}:{hashlib.sha256(key.encode()).hexdigest()}"
 
     def get(self, key: str) -> dict[str, Any] | None:
-        return decode(self.redis.get(self._key(key)))
+        return decode(self.redis.get(self.redis_key(key)))
 
     def put(self, key: str, record: dict[str, Any], ttl: int) -> None:
-        self.redis.set(self._key(key), encode(record, ttl), ex=ttl)
+        self.redis.set(self.redis_key(key), encode(record, ttl), ex=ttl)
 
     def delete(self, key: str) -> None:
-        self.redis.delete(self._key(key))
+        self.redis.delete(self.redis_key(key))
 
     def pop(self, key: str) -> dict[str, Any] | None:
         # GET and DEL in one MULTI/EXEC transaction (GETDEL needs Redis 6.2).
         pipe = self.redis.pipeline(transaction=True)
-        pipe.get(self._key(key))
-        pipe.delete(self._key(key))
+        pipe.get(self.redis_key(key))
+        pipe.delete(self.redis_key(key))
         raw, _deleted = pipe.execute()
         return decode(raw)
 

@@ -18,10 +18,12 @@ from typing import Any
 from flask import current_app, g
 
 from . import errors
-from .token_store import LockTimeout
+from .token_store import LockTimeout, decode
 
-#: The session holds only this random key; the tokens live in the token store.
+#: The session holds only this key (its own id at login); the tokens live in the token store.
 TOKEN_KEY = "token_key"  # noqa: S105 - a session key name
+#: Where :func:`prefetched` leaves a record for :func:`load` (request-local).
+PREFETCHED = "pagero_prefetched_tokens"
 #: When this login started and when it was last used (absolute and idle timeouts).
 LOGIN_AT, SEEN_AT = "login_at", "seen_at"
 
@@ -123,14 +125,29 @@ def load(session: Mapping[str, Any]) -> TokenSet | None:
     if not key:
         return None
     if "pagero_tokens" not in g:
-        g.pagero_tokens = _from_store(_store().get(key))
+        fetched = g.pop(PREFETCHED, None)
+        if fetched is not None and fetched[0] == key:
+            record = decode(fetched[1])  # read with the session, in the same round trip
+        else:
+            record = _store().get(key)
+        g.pagero_tokens = _from_store(record)
     return g.pagero_tokens
 
 
+def prefetched(key: str, raw: bytes | None) -> None:
+    """Keep the token record the session store read along with session ``key``
+    (app/session_store.py: one Redis round trip for both); :func:`load` uses it."""
+    setattr(g, PREFETCHED, (key, raw))
+
+
 def save(session: MutableMapping[str, Any], tokens: TokenSet) -> None:
-    """Store a new login's tokens under a fresh key (the old login's are deleted)."""
+    """Store a new login's tokens under the session's id (the old login's are deleted).
+
+    The id was just regenerated for this login, so it is fresh and secret; keying the
+    tokens by it lets the Redis session store read session and tokens in one MGET.
+    """
     forget(session)
-    key = secrets.token_urlsafe(32)
+    key = getattr(session, "sid", None) or secrets.token_urlsafe(32)
     _store().put(key, asdict(tokens), _ttl())
     session[TOKEN_KEY] = key
     session[LOGIN_AT] = session[SEEN_AT] = time.time()

@@ -92,6 +92,39 @@ def test_redis_keys_are_prefixed_expire_and_hold_no_token_in_the_session(
     assert_no_leaks(sandbox, browser, caplog)
 
 
+def _commands(client: redis.Redis) -> dict[str, int]:
+    """Calls per command since the last CONFIG RESETSTAT, without the test's own."""
+    stats = client.info("commandstats")
+    calls = {name[len("cmdstat_") :]: v["calls"] for name, v in stats.items()}
+    return {name: n for name, n in calls.items() if not name.startswith(("config", "info"))}
+
+
+def test_an_api_call_reads_session_and_tokens_in_one_redis_round_trip(
+    make_app, new_browser, sandbox, redis_url
+):
+    """The tokens are keyed by the session id, so one MGET brings both; a session whose
+    tokens sit under another key (saved before this scheme) still works, with one GET more."""
+    app = make_app(SESSION_BACKEND="redis", REDIS_URL=redis_url)
+    browser = new_browser()
+    browser.login()
+    client = redis.Redis.from_url(redis_url)
+    client.config_resetstat()
+    assert browser.get(DOCS).status_code == 200
+    assert _commands(client) == {"mget": 1}
+
+    interface = app.session_interface
+    (session_key,) = client.keys("pagero:session:*")
+    data = interface.serializer.decode(client.get(session_key))
+    store = app.extensions["token_store"]
+    store.put("an-older-random-key", store.get(data["token_key"]), ttl=600)
+    store.delete(data["token_key"])
+    data["token_key"] = "an-older-random-key"
+    client.set(session_key, interface.serializer.encode(data), ex=600)
+    client.config_resetstat()
+    assert browser.get(DOCS).status_code == 200
+    assert _commands(client) == {"mget": 1, "get": 1}
+
+
 def test_redis_outage_is_a_clear_503_and_the_app_recovers_by_itself(
     make_app, new_browser, sandbox, redis_server, redis_url, caplog
 ):
