@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`.
-.PHONY: demo test setup lint format bench bench-proxy bench-breakdown load
+.PHONY: demo test setup lint format bench bench-proxy bench-breakdown bench-configs load
 
 demo: setup
 	bash scripts/demo.sh
@@ -27,6 +27,11 @@ bench-proxy: setup
 
 bench-breakdown: setup
 	.venv/bin/python -m bench.latency_breakdown
+
+# Is a change worth it? The default worker against GUNICORN_KEEPALIVE_LINGER_MS=0, or
+# any other pair: .venv/bin/python -m bench.compare_configs '{"a": {...}, "b": {...}}'
+bench-configs: setup
+	.venv/bin/python -m bench.compare_configs '{"linger 0 ms": {"GUNICORN_KEEPALIVE_LINGER_MS": "0"}, "linger 5 ms (default)": {}}'
 
 load: setup
 	.venv/bin/python -m bench.load_logins

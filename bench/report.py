@@ -179,7 +179,7 @@ def targets(results: dict[str, dict]) -> str:
         added = r["p50"] - r["direct p50"]
         growth = max(r["down"][1], r["up"][1])
         checks = (
-            (f"share of direct {r['ratio']:.2f} >= {MIN_SHARE}", r["ratio"] >= MIN_SHARE),
+            (f"share of direct {r['ratio']:.3f} >= {MIN_SHARE}", r["ratio"] >= MIN_SHARE),
             (f"added p50 {added:.2f} ms < {MAX_ADDED_P50_MS}", added < MAX_ADDED_P50_MS),
             (f"memory growth {growth:.1f} MB < {MAX_GROWTH_MB:.0f}", growth < MAX_GROWTH_MB),
         )

@@ -1,0 +1,83 @@
+"""Two or more app configurations side by side, in alternating rounds. ``make bench-configs``.
+
+On a shared VM the same code runs up to 40 % faster or slower from one minute to the next,
+so two ``make bench`` runs cannot tell a 10 % change from noise. This starts one sandbox
+and one app per configuration (the Dockerfile's gunicorn command, filesystem sessions,
+each with its own extra environment), then in every round measures each app in turn:
+sequential latency over one connection, then requests per second over 8 connections with
+the app's CPU per call. Medians over the rounds are printed, and for two configurations
+the per-round ratios, so a change is believed only when most rounds agree.
+
+    .venv/bin/python -m bench.compare_configs \\
+        '{"no linger": {"GUNICORN_KEEPALIVE_LINGER_MS": "0"}, "default": {}}'
+
+Nothing leaves this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from bench import servers
+from bench.proxy_bench import RESOURCE, cpu_seconds, latency, login_through_app, throughput
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("configs", help='JSON: {"name": {"ENV_VAR": "value", ...}, ...}')
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=2.5, help="throughput per round")
+    parser.add_argument("--calls", type=int, default=150, help="sequential calls per round")
+    args = parser.parse_args()
+    configs: dict[str, dict[str, str]] = json.loads(args.configs)
+
+    folder = Path(tempfile.mkdtemp(prefix="pagero-configs-"))
+    sandbox_port = servers.free_port()
+    ports = {name: servers.free_port() for name in configs}
+    results = {name: {"cpu": [], "rps": [], "latency": []} for name in configs}
+    with ExitStack() as stack:
+        app_urls = [f"http://localhost:{port}" for port in ports.values()]
+        stack.enter_context(servers.sandbox(sandbox_port, app_urls, folder, threads=16))
+        targets = {}
+        for name, env in configs.items():
+            port = ports[name]
+            app = stack.enter_context(
+                servers.app(port, sandbox_port, folder, PAGERO_FLOW_TRACE="false", **env)
+            )
+            cookie = login_through_app(f"http://localhost:{port}")
+            call = (port, "/api-proxy/" + RESOURCE, {"Cookie": cookie, "Host": f"localhost:{port}"})
+            targets[name] = (call, servers.workers_of(app.pid))
+        for _ in range(args.rounds):
+            for name, (call, pids) in targets.items():
+                results[name]["latency"] += latency(*call, args.calls)
+                before = cpu_seconds(pids)
+                rps = throughput(*call, 8, args.seconds)
+                spent = cpu_seconds(pids) - before
+                results[name]["rps"].append(rps)
+                results[name]["cpu"].append(spent / (rps * args.seconds) * 1000)
+
+    print(f"\n/api-proxy, {args.rounds} alternating rounds (medians)")
+    print(f"{'':24}{'p50 ms':>10}{'req/s':>10}{'app CPU ms/call':>18}")
+    for name, r in results.items():
+        p50 = statistics.median(r["latency"]) * 1000
+        rps, cpu = statistics.median(r["rps"]), statistics.median(r["cpu"])
+        print(f"{name:24}{p50:10.2f}{rps:10.0f}{cpu:18.2f}")
+    if len(results) == 2:
+        a, b = (results[name] for name in configs)
+        names = " / ".join(configs)
+        print(f"per round, {names}:")
+        print(
+            "  req/s  ", " ".join(f"{y / x:.2f}" for x, y in zip(a["rps"], b["rps"], strict=True))
+        )
+        print(
+            "  CPU    ", " ".join(f"{y / x:.2f}" for x, y in zip(a["cpu"], b["cpu"], strict=True))
+        )
+
+
+if __name__ == "__main__":
+    main()
