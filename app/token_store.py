@@ -163,7 +163,7 @@ class FileTokenStore(TokenStore):
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise LockTimeout(key) from None
+                        raise LockTimeout(self.kind) from None  # never the key: it is a session id
                     time.sleep(0.005)
             try:
                 yield
@@ -247,7 +247,7 @@ class RedisTokenStore(TokenStore):
         deadline = time.monotonic() + timeout
         while not self.redis.set(name, owner, nx=True, px=hold_ms):
             if time.monotonic() >= deadline:
-                raise LockTimeout(key)
+                raise LockTimeout(self.kind)  # never the key: it is a session id
             time.sleep(0.01)
         try:
             yield
