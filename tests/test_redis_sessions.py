@@ -104,7 +104,8 @@ def test_an_api_call_reads_session_and_tokens_in_one_redis_round_trip(
 ):
     """The tokens are keyed by the session id, so one MGET brings both; a session whose
     tokens sit under another key (saved before this scheme) still works, with one GET more."""
-    app = make_app(SESSION_BACKEND="redis", REDIS_URL=redis_url)
+    # The flow trace (on in the sandbox profile) writes its own events; production has it off.
+    app = make_app(SESSION_BACKEND="redis", REDIS_URL=redis_url, PAGERO_FLOW_TRACE="false")
     browser = new_browser()
     browser.login()
     client = redis.Redis.from_url(redis_url)
