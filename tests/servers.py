@@ -75,19 +75,25 @@ def dockerfile_command() -> list[str]:
     return json.loads(lines[-1][4:])
 
 
-@contextmanager
-def gunicorn(port: int, log_path: Path, **env: str) -> Iterator[subprocess.Popen]:
-    """Run the app with the Dockerfile's command on ``port``; yields the process."""
+def gunicorn_invocation(port: int, **env: str) -> tuple[list[str], dict[str, str]]:
+    """The Dockerfile's command (this venv's gunicorn) and its environment, on ``port``:
+    this process's environment without PAGERO_* or SANDBOX_*, plus ``env``."""
     command = dockerfile_command()
     assert command[0] == "gunicorn", command
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERO_", "SANDBOX_"))}
     full_env.update(GUNICORN_BIND=f"127.0.0.1:{port}", APP_PORT=str(port), LOG_LEVEL="debug")
     full_env.update(env)
-    binary = Path(sys.executable).parent / "gunicorn"
+    return [str(Path(sys.executable).parent / "gunicorn"), *command[1:]], full_env
+
+
+@contextmanager
+def gunicorn(port: int, log_path: Path, **env: str) -> Iterator[subprocess.Popen]:
+    """Run the app with the Dockerfile's command on ``port``; yields the process."""
+    command, full_env = gunicorn_invocation(port, **env)
     GUNICORN_LOGS.append(log_path)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(binary), *command[1:]],
+            command,
             cwd=ROOT,
             env=full_env,
             stdout=log,

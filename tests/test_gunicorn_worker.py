@@ -8,16 +8,16 @@ for a thread that lingers on another one.
 
 from __future__ import annotations
 
-import os
+import io
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
+from contextlib import ExitStack
+from types import SimpleNamespace
 
 import pytest
 
-from tests.servers import ROOT, dockerfile_command, free_port, gunicorn
+from tests.servers import ROOT, free_port, gunicorn, gunicorn_invocation
 
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
@@ -59,27 +59,25 @@ class Connection:
 
 @pytest.fixture
 def serve(tmp_path):
-    """Start the app under gunicorn with extra environment; yields its port."""
-    started = []
+    """Start the app under gunicorn with extra environment; returns its port."""
+    with ExitStack() as running:
 
-    def start(**env: str) -> int:
-        port = free_port()
-        server = gunicorn(
-            port,
-            tmp_path / f"gunicorn-{port}.log",
-            PAGERO_ENV="sandbox",
-            SANDBOX_PORT=str(free_port()),  # /healthz never calls it
-            INSTANCE_PATH=str(tmp_path / "instance"),
-            GUNICORN_WORKERS="1",
-            **env,
-        )
-        server.__enter__()
-        started.append(server)
-        return port
+        def start(**env: str) -> int:
+            port = free_port()
+            running.enter_context(
+                gunicorn(
+                    port,
+                    tmp_path / f"gunicorn-{port}.log",
+                    PAGERO_ENV="sandbox",
+                    SANDBOX_PORT=str(free_port()),  # /healthz never calls it
+                    INSTANCE_PATH=str(tmp_path / "instance"),
+                    GUNICORN_WORKERS="1",
+                    **env,
+                )
+            )
+            return port
 
-    yield start
-    for server in started:
-        server.__exit__(None, None, None)
+        yield start
 
 
 def test_one_connection_serves_many_requests_in_order_pipelined_or_paused(serve):
@@ -135,18 +133,13 @@ def test_with_a_free_thread_the_next_request_is_served_by_the_lingering_one(serv
 
 @pytest.mark.parametrize("value", ["abc", "-1", "5000"])
 def test_a_bad_linger_setting_stops_gunicorn_and_names_it(tmp_path, value):
-    command = dockerfile_command()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERO_", "SANDBOX_"))}
-    env.update(
+    command, env = gunicorn_invocation(
+        free_port(),
         PAGERO_ENV="sandbox",
-        GUNICORN_BIND=f"127.0.0.1:{free_port()}",
         INSTANCE_PATH=str(tmp_path / "instance"),
         GUNICORN_KEEPALIVE_LINGER_MS=value,
     )
-    binary = Path(sys.executable).parent / "gunicorn"
-    done = subprocess.run(
-        [str(binary), *command[1:]], cwd=ROOT, env=env, capture_output=True, timeout=60
-    )
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert done.returncode != 0
     assert b"GUNICORN_KEEPALIVE_LINGER_MS must be" in done.stdout + done.stderr
 
@@ -155,17 +148,12 @@ class _Conn:
     """What the worker reads of a gthread connection: its socket and read-ahead buffer."""
 
     def __init__(self, sock: socket.socket, read_ahead: bytes = b""):
-        import io
-        from types import SimpleNamespace
-
         self.sock = sock
         self.parser = SimpleNamespace(unreader=SimpleNamespace(buf=io.BytesIO(read_ahead)))
 
 
 @pytest.fixture
 def worker():
-    from types import SimpleNamespace
-
     from config.worker import KeepAliveThreadWorker
 
     w = KeepAliveThreadWorker.__new__(KeepAliveThreadWorker)  # no arbiter needed
