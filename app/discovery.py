@@ -73,7 +73,10 @@ class ServerMetadata:
     iss_parameter_supported: bool
     #: ``id_token_signing_alg_values_supported``, or None when not stated.
     id_token_algorithms: tuple[str, ...] | None
-    token_auth_methods: tuple[str, ...] | None
+    #: ``token_endpoint_auth_methods_supported``, or None when not stated.
+    token_auth_methods: tuple[str, ...] | None = None
+    #: ``revocation_endpoint_auth_methods_supported``, or None when not stated.
+    revocation_auth_methods: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, document: Any, *, expected_issuer: str, https_only: bool) -> ServerMetadata:
@@ -112,7 +115,26 @@ class ServerMetadata:
             ),
             id_token_algorithms=_strings(document.get("id_token_signing_alg_values_supported")),
             token_auth_methods=_strings(document.get("token_endpoint_auth_methods_supported")),
+            revocation_auth_methods=_strings(
+                document.get("revocation_endpoint_auth_methods_supported")
+            ),
         )
+
+    def auth_method_warnings(self, method: str) -> list[str]:
+        """Where this server says it does not take client authentication ``method``.
+
+        The app authenticates the same way at the token and the revocation endpoint
+        (RFC 7009 section 2.1); a member the document leaves out is not held against it.
+        """
+        return [
+            f"PAGERO_TOKEN_AUTH_METHOD {method} is not among the server's {member} "
+            f"({', '.join(supported)})"
+            for member, supported in (
+                ("token_endpoint_auth_methods_supported", self.token_auth_methods),
+                ("revocation_endpoint_auth_methods_supported", self.revocation_auth_methods),
+            )
+            if supported is not None and method not in supported
+        ]
 
 
 def apply(settings: Settings, metadata: ServerMetadata | None) -> Settings:
@@ -231,14 +253,8 @@ class Discovery:
                 log.warning(
                     "%s=%s overrides the metadata's %s (%s)", env, mine or "(empty)", member, theirs
                 )
-        methods = metadata.token_auth_methods
-        if methods is not None and s.token_auth_method not in methods:
-            log.warning(
-                "PAGERO_TOKEN_AUTH_METHOD %s is not among the server's "
-                "token_endpoint_auth_methods_supported (%s)",
-                s.token_auth_method,
-                ", ".join(methods),
-            )
+        for warning in metadata.auth_method_warnings(s.token_auth_method):
+            log.warning("%s", warning)
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:

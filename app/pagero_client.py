@@ -110,7 +110,9 @@ class PageroClient:
             client_id=s.client_id,
             client_secret=s.client_secret,
             token_endpoint_auth_method=s.token_auth_method,
-            revocation_endpoint_auth_method="client_secret_basic",
+            # RFC 7009 section 2.1: the client authenticates at the revocation
+            # endpoint as it does at the token endpoint.
+            revocation_endpoint_auth_method=s.token_auth_method,
             redirect_uri=s.redirect_uri,
             code_challenge_method="S256" if s.use_pkce else None,
             **kwargs,

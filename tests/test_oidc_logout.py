@@ -130,6 +130,24 @@ def test_logout_without_an_end_session_endpoint_stays_local(
     assert_no_leaks(sandbox, browser, caplog)  # the id_token never left the server
 
 
+def test_revocation_authenticates_as_the_token_endpoint_does(
+    make_app, new_browser, sandbox, sandbox_recorder, caplog
+):
+    """RFC 7009 section 2.1: a client registered for ``client_secret_post`` sends its
+    credentials in the form at the revocation endpoint too, never as HTTP Basic."""
+    make_app(PAGERO_TOKEN_AUTH_METHOD="client_secret_post")
+    browser = new_browser()
+    browser.login()
+    assert log_out(browser).status_code == 303
+    revocations = sandbox_recorder.to(REVOKE)
+    assert [r.form["token_type_hint"][0] for r in revocations] == ["refresh_token", "access_token"]
+    assert all("Authorization" not in r.headers for r in revocations)
+    assert all(r.form["client_id"] == ["pagero-demo-client"] for r in revocations)
+    assert all(r.form["client_secret"] == ["pagero-demo-secret"] for r in revocations)
+    assert sandbox.counts["revocation"] == 2  # the sandbox accepted both
+    assert_no_leaks(sandbox, browser, caplog)
+
+
 def test_logout_without_a_revocation_endpoint_still_ends_both_logins(
     make_app, new_browser, sandbox, sandbox_recorder, caplog
 ):

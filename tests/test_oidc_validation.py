@@ -161,6 +161,31 @@ def test_metadata_may_use_http_in_the_sandbox_only():
     assert _parse(http, https_only=False).endpoints["token_endpoint"].startswith("http:")
 
 
+@pytest.mark.parametrize(
+    ("token_methods", "revocation_methods", "warned_about"),
+    [
+        (["client_secret_basic", "client_secret_post"], None, []),
+        (["client_secret_basic"], None, ["token_endpoint_auth_methods_supported"]),
+        (
+            ["client_secret_post"],
+            ["client_secret_basic"],
+            ["revocation_endpoint_auth_methods_supported"],
+        ),
+        (None, None, []),  # a server that does not say is taken at its word elsewhere
+    ],
+)
+def test_a_client_auth_method_the_server_does_not_list_is_warned_about(
+    token_methods, revocation_methods, warned_about
+):
+    doc = _document(
+        token_endpoint_auth_methods_supported=token_methods,
+        revocation_endpoint_auth_methods_supported=revocation_methods,
+    )
+    warnings = _parse(doc).auth_method_warnings("client_secret_post")
+    assert [w.split("server's ")[1].split(" ")[0] for w in warnings] == warned_about
+    assert all(w.startswith("PAGERO_TOKEN_AUTH_METHOD client_secret_post") for w in warnings)
+
+
 def _settings(**env):
     base = {
         "PAGERO_ENV": "production",
