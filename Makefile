@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`.
-.PHONY: demo test setup lint format bench bench-proxy bench-breakdown bench-configs load
+.PHONY: demo test setup lint format bench bench-proxy bench-breakdown bench-configs bench-floor load
 
 demo: setup
 	bash scripts/demo.sh
@@ -32,6 +32,10 @@ bench-breakdown: setup
 # any other pair: .venv/bin/python -m bench.compare_configs '{"a": {...}, "b": {...}}'
 bench-configs: setup
 	.venv/bin/python -m bench.compare_configs '{"linger 0 ms": {"GUNICORN_KEEPALIVE_LINGER_MS": "0"}, "linger 5 ms (default)": {}}'
+
+# The same API call without Flask (bench/floor_wsgi.py, measurement only) next to the app.
+bench-floor: setup
+	.venv/bin/python -m bench.compare_configs '{"the app (wsgi:app)": {}, "floor: no Flask (bench/floor_wsgi.py)": {"wsgi": "bench.floor_wsgi:serve()"}}'
 
 load: setup
 	.venv/bin/python -m bench.load_logins

@@ -3,10 +3,12 @@
 On a shared VM the same code runs up to 40 % faster or slower from one minute to the next,
 so two ``make bench`` runs cannot tell a 10 % change from noise. This starts one sandbox
 and one app per configuration (the Dockerfile's gunicorn command, filesystem sessions,
-each with its own extra environment), then in every round measures each app in turn:
-sequential latency over one connection, then requests per second over 8 connections with
-the app's CPU per call. Medians over the rounds are printed, and for two configurations
-the per-round ratios, so a change is believed only when most rounds agree.
+each with its own extra environment; the key ``"wsgi"`` names another entry point, as
+``make bench-floor`` does), then in every round measures each app in turn, and the API
+called directly: sequential latency over one connection, then requests per second over
+8 connections with the app's CPU per call. Medians over the rounds are printed, with each
+configuration's added p50 and share of direct (issue 4's targets), and for two
+configurations the per-round ratios, so a change is believed only when most rounds agree.
 
     .venv/bin/python -m bench.compare_configs \\
         '{"no linger": {"GUNICORN_KEEPALIVE_LINGER_MS": "0"}, "default": {}}'
@@ -24,7 +26,16 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import servers
-from bench.proxy_bench import RESOURCE, cpu_seconds, latency, login_through_app, throughput
+from bench.proxy_bench import (
+    RESOURCE,
+    cpu_seconds,
+    direct_access_token,
+    latency,
+    login_through_app,
+    throughput,
+)
+
+DIRECT = "direct API"
 
 
 def main() -> None:
@@ -39,19 +50,22 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="pagero-configs-"))
     sandbox_port = servers.free_port()
     ports = {name: servers.free_port() for name in configs}
-    results = {name: {"cpu": [], "rps": [], "latency": []} for name in configs}
+    results = {name: {"cpu": [], "rps": [], "latency": []} for name in [*configs, DIRECT]}
     with ExitStack() as stack:
         app_urls = [f"http://localhost:{port}" for port in ports.values()]
         stack.enter_context(servers.sandbox(sandbox_port, app_urls, folder, threads=16))
         targets = {}
         for name, env in configs.items():
             port = ports[name]
-            app = stack.enter_context(
-                servers.app(port, sandbox_port, folder, PAGERO_FLOW_TRACE="false", **env)
-            )
+            env = {"wsgi": "wsgi:app", "PAGERO_FLOW_TRACE": "false", **env}
+            app = stack.enter_context(servers.app(port, sandbox_port, folder, **env))
             cookie = login_through_app(f"http://localhost:{port}")
             call = (port, "/api-proxy/" + RESOURCE, {"Cookie": cookie, "Host": f"localhost:{port}"})
             targets[name] = (call, servers.workers_of(app.pid))
+        sandbox_url = f"http://localhost:{sandbox_port}"
+        token = direct_access_token(sandbox_url, app_urls[0])
+        direct = {"Authorization": f"Bearer {token}", "Host": sandbox_url[7:]}
+        targets[DIRECT] = ((sandbox_port, "/api/" + RESOURCE, direct), [])
         for _ in range(args.rounds):
             for name, (call, pids) in targets.items():
                 results[name]["latency"] += latency(*call, args.calls)
@@ -62,12 +76,19 @@ def main() -> None:
                 results[name]["cpu"].append(spent / (rps * args.seconds) * 1000)
 
     print(f"\n/api-proxy, {args.rounds} alternating rounds (medians)")
-    print(f"{'':24}{'p50 ms':>10}{'req/s':>10}{'app CPU ms/call':>18}")
+    print(f"{'':40}{'p50 ms':>8}{'added':>8}{'req/s':>8}{'share':>8}{'app CPU ms':>12}")
+    direct_p50 = statistics.median(results[DIRECT]["latency"]) * 1000
     for name, r in results.items():
         p50 = statistics.median(r["latency"]) * 1000
+        share = statistics.median(
+            x / d for x, d in zip(r["rps"], results[DIRECT]["rps"], strict=True)
+        )
         rps, cpu = statistics.median(r["rps"]), statistics.median(r["cpu"])
-        print(f"{name:24}{p50:10.2f}{rps:10.0f}{cpu:18.2f}")
-    if len(results) == 2:
+        print(
+            f"{name:40}{p50:8.2f}{p50 - direct_p50:+8.2f}{rps:8.0f}{share:8.2f}"
+            + (f"{cpu:12.2f}" if name != DIRECT else "")
+        )
+    if len(configs) == 2:
         a, b = (results[name] for name in configs)
         names = " / ".join(configs)
         print(f"per round, {names}:")
