@@ -11,7 +11,8 @@ It only observes, so the flow code stays as it is without it:
   to Pagero's login page with every parameter; the callback's parameters and the outcome
   of its ``state`` and ``iss`` checks, told by the error the view raised, if any;
 * the token endpoint (Step 3, each refresh), metadata and JWKS calls are read from a
-  ``requests`` response hook on the app's pooled HTTP session: what went on the wire;
+  ``requests`` response hook on the app's pooled HTTP session: what went on the wire
+  (a token call that got no answer is reported by the client: :func:`unanswered_token_call`);
 * each upstream API call is reported by :func:`api_call` from :mod:`app.api_proxy`;
 * the error page a flow request ended with is read from ``g.pagero_error``
   (:func:`app.errors.render_error` puts it there).
@@ -79,6 +80,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.before_request(_before_request)
     app.after_request(_after_request)
     pagero.http.hooks["response"].append(_on_response)
+    pagero.unanswered_hooks.append(unanswered_token_call)
     from . import flow_trace_page
 
     app.register_blueprint(flow_trace_page.bp)
@@ -401,24 +403,7 @@ def _wire_events(response) -> list[dict[str, Any]]:
 
 
 def _token_events(sent, response, start: float, ms: float) -> list[dict[str, Any]]:
-    body = sent.body.decode() if isinstance(sent.body, bytes) else sent.body or ""
-    form = parse_qsl(body, keep_blank_values=True)
-    grant = dict(form).get("grant_type", "")
-    kind = "refresh" if grant == "refresh_token" else "token"
-    headers = [(f"header {h}", sent.headers[h]) for h in SHOWN_REQUEST_HEADERS if h in sent.headers]
-    authorization = sent.headers.get("Authorization")
-    if authorization:
-        headers.insert(0, ("header Authorization", authorization.split(" ")[0] + " [redacted]"))
-    request_event = event(
-        f"{kind}_request",
-        at=start,
-        summary=f"POST {urlsplit(sent.url).path} (grant_type={grant})",
-        fields=[
-            ("endpoint", f"POST {sent.url}"),
-            *headers,
-            *((name, _form_value(name, value)) for name, value in form),
-        ],
-    )
+    kind, request_event = _token_request_event(sent, start)
     answer, error_code = _token_answer(response)
     response_event = event(
         f"{kind}_response",
@@ -431,6 +416,58 @@ def _token_events(sent, response, start: float, ms: float) -> list[dict[str, Any
         fields=[("status", response.status_code), *answer],
     )
     return [request_event, response_event]
+
+
+def _token_request_event(sent, start: float) -> tuple[str, dict[str, Any]]:
+    """("token" or "refresh", the request as sent, masked)."""
+    body = sent.body.decode() if isinstance(sent.body, bytes) else sent.body or ""
+    form = parse_qsl(body, keep_blank_values=True)
+    grant = dict(form).get("grant_type", "")
+    kind = "refresh" if grant == "refresh_token" else "token"
+    headers = [(f"header {h}", sent.headers[h]) for h in SHOWN_REQUEST_HEADERS if h in sent.headers]
+    authorization = sent.headers.get("Authorization")
+    if authorization:
+        headers.insert(0, ("header Authorization", authorization.split(" ")[0] + " [redacted]"))
+    return kind, event(
+        f"{kind}_request",
+        at=start,
+        summary=f"POST {urlsplit(sent.url).path} (grant_type={grant})",
+        fields=[
+            ("endpoint", f"POST {sent.url}"),
+            *headers,
+            *((name, _form_value(name, value)) for name, value in form),
+        ],
+    )
+
+
+def unanswered_token_call(exc: Exception, started: float) -> None:
+    """A token-endpoint call that got no answer (refused, timed out): the request as it
+    was sent, then that nothing came back. The response hook never sees such a call;
+    :class:`~app.pagero_client.PageroClient` reports it through ``unanswered_hooks``.
+    ``started`` is the call's ``time.time()``."""
+    if not enabled():
+        return
+    try:
+        sent = getattr(exc, "request", None)
+        if sent is None or (sent.url or "").split("?")[0] != _known_settings().token_url:
+            return
+        kind, request_event = _token_request_event(sent, started)
+        ms = (time.time() - started) * 1000
+        why = type(exc).__name__
+        _collect(request_event)
+        _collect(
+            event(
+                f"{kind}_response",
+                at=started + ms / 1000,
+                ms=ms,
+                ok=False,
+                error=why,
+                summary=f"no answer ({why})",
+                fields=[("answer", f"none: {why} after {ms:.0f} ms")],
+            )
+        )
+    except Exception as problem:  # the trace must never break a request
+        log.warning("flow trace: token call not recorded (%s)", type(problem).__name__)
 
 
 def _token_answer(response) -> tuple[list[tuple[str, Any]], str | None]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from contextlib import suppress
 from dataclasses import replace
 from typing import Any
@@ -94,6 +94,9 @@ class PageroClient:
     def init_app(self, app: Flask) -> None:
         self.settings = app.config["PAGERO_SETTINGS"]
         self.http = pooled_session()
+        #: Called with (exception, start time) for a token-endpoint call that got no
+        #: answer, which ``requests``' response hooks never see (the flow trace uses it).
+        self.unanswered_hooks: list[Callable[[Exception, float], None]] = []
         self.api = Route(self.http, self.configured.api_base_url)
         self.keys = id_token.KeyCache(self._fetch_jwks)
         if self.discovery is not None:
@@ -311,14 +314,17 @@ class PageroClient:
     def _token_request(self, call, scope: str | None = None) -> dict[str, Any]:
         """Run one token-endpoint call and translate every failure into an app error."""
         client = self._oauth(scope=scope)
+        started = time.time()
         try:
             return dict(call(client))
-        except requests.ConnectionError as exc:
-            raise errors.TokenEndpointUnavailable(
-                "The app could not connect to Pagero's token endpoint. Please try again later.",
-                reason=type(exc).__name__,
-            ) from None
-        except requests.Timeout:
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            for hook in self.unanswered_hooks:
+                hook(exc, started)
+            if isinstance(exc, requests.ConnectionError):  # a connect timeout, too
+                raise errors.TokenEndpointUnavailable(
+                    "The app could not connect to Pagero's token endpoint. Please try again later.",
+                    reason=type(exc).__name__,
+                ) from None
             raise errors.TokenEndpointTimeout(
                 "Pagero's token endpoint did not answer in time. Please try again later.",
                 timeout_seconds=self.settings.http_read_timeout,

@@ -13,6 +13,7 @@ from config import load_settings
 from tests.browser import Browser, parse_forms
 from tests.factories import GOOD_KEY, production_settings
 from tests.leaks import assert_no_leaks
+from tests.servers import free_port
 
 DOCS = "/api-proxy/document/v1/documents"
 
@@ -189,6 +190,45 @@ def test_wrong_client_secret_shows_invalid_client(make_app, new_browser, sandbox
     assert one(events, "error")["error"] == "invalid_client"
     assert "not-the-secret" not in str(events)
     assert_no_leaks(sandbox, browser, caplog)
+
+
+def test_a_token_call_without_an_answer_shows_what_was_sent_and_that_nothing_came(
+    make_app, new_browser, sandbox, caplog
+):
+    dead = f"http://localhost:{free_port()}/oauth/v2/oauth-token"
+    make_app(PAGERO_TOKEN_URL=dead)
+    browser = new_browser()
+    assert browser.login().status_code == 502
+    events = trace_of(browser, has("error"))
+    assert in_order(kinds(events), ["callback", "token_request", "token_response", "error"])
+    request = fields(one(events, "token_request"))
+    assert request["endpoint"] == f"POST {dead}"
+    assert request["header Authorization"] == "Basic [redacted]"
+    assert request["code"].endswith("…")
+    response = one(events, "token_response")
+    assert response["ok"] is False and response["status"] is None
+    assert (
+        response["error"] == "ConnectionError"
+        and response["summary"] == "no answer (ConnectionError)"
+    )
+    assert one(events, "error")["error"] == "token_endpoint_unavailable"
+    page = browser.get("/trace")
+    assert page.status_code == 200 and "no answer (ConnectionError)" in page.text
+    assert_no_leaks(sandbox, browser, caplog)
+
+
+def test_a_refresh_that_timed_out_is_in_the_trace_too(make_app, new_browser, sandbox):
+    make_app(PAGERO_HTTP_READ_TIMEOUT="1")
+    browser = new_browser()
+    browser.login()
+    sandbox.advance_clock(3600)  # the access token has expired: the next call refreshes
+    sandbox.faults.add("token_slow")
+    assert browser.get(DOCS).status_code == 504
+    events = trace_of(browser, has("refresh_response"))
+    assert fields(one(events, "refresh_request"))["grant_type"] == "refresh_token"
+    response = one(events, "refresh_response")
+    assert response["ok"] is False and response["error"] == "ReadTimeout"
+    assert response["ms"] >= 900
 
 
 def test_each_browser_sees_only_its_own_trace(browser, new_browser, sandbox):
