@@ -10,9 +10,11 @@ does what the app's view does, with the app's own parts: the same session and to
 stores, :func:`~app.api_proxy.safe_api_path`, the idle and absolute timeouts, the header
 allow-lists, the same pooled urllib3 call, the security headers and a request id. Every
 other request, and every case the view would treat differently before calling Pagero (no
-session, a refresh due, an unsafe method, a navigation, a refused path), goes to the app
-unchanged. After the call it relays the answer as it comes: no refresh on a 401, no
-problem+json for a failure. That is why it is short, and why it is not a second proxy.
+session, a refresh due, the session's last-seen time due for a write, an unsafe method, a
+navigation, a refused path), goes to the app unchanged. After the call it relays the
+answer as it comes: no refresh on a 401, no problem+json for a failure. That is why it is
+short, and why it is not a second proxy. It reads filesystem sessions, the backend
+``make bench-floor`` runs the app with.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from werkzeug.sansio.http import parse_cookie
 from app import api_proxy, errors, security, tokens
 from app.http_pool import USER_AGENT
 from app.pagero_client import pagero
+from app.session_store import SEEN_WRITE_INTERVAL
 
 PREFIX = "/api-proxy/"
 
@@ -54,9 +57,11 @@ def floor(flask_app: Flask):
         if not data or tokens.TOKEN_KEY not in data:
             return None
         now = time.time()
+        seen = now - data.get(tokens.SEEN_AT, now)
         if (
             now - data.get(tokens.LOGIN_AT, now) > settings.session_lifetime
-            or now - data.get(tokens.SEEN_AT, now) > settings.session_idle_timeout
+            or seen > settings.session_idle_timeout
+            or seen >= SEEN_WRITE_INTERVAL  # the app writes down that the user was here
         ):
             return None
         token_set = tokens._from_store(token_store.get(data[tokens.TOKEN_KEY]))
