@@ -10,8 +10,9 @@ loopback ports, and measures:
   over one connection, requests per second over several, the ratio, the app's CPU per call;
 * **streaming**: the serving worker's memory growth while 200 MB go down and 200 MB up.
 
-The app runs as in production: ``PAGERO_FLOW_TRACE=false``. One more row gives the p50
-with the flow trace on, as the sandbox and staging profiles have it (a second app).
+The app runs as in production: ``PAGERO_FLOW_TRACE=false``, ``LOG_LEVEL=info``. One more
+row gives the p50 with the flow trace on, as the sandbox and staging profiles have it (a
+second app).
 
 Everything stops by itself; nothing leaves this machine. The machine's other load shows in
 every figure: run it twice on a quiet machine and report the range.
