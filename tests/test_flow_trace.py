@@ -217,7 +217,7 @@ def test_a_token_call_without_an_answer_shows_what_was_sent_and_that_nothing_cam
     assert_no_leaks(sandbox, browser, caplog)
 
 
-def test_a_refresh_that_timed_out_is_in_the_trace_too(make_app, new_browser, sandbox):
+def test_a_refresh_that_timed_out_is_in_the_trace_too(make_app, new_browser, sandbox, caplog):
     make_app(PAGERO_HTTP_READ_TIMEOUT="1")
     browser = new_browser()
     browser.login()
@@ -229,6 +229,7 @@ def test_a_refresh_that_timed_out_is_in_the_trace_too(make_app, new_browser, san
     response = one(events, "refresh_response")
     assert response["ok"] is False and response["error"] == "ReadTimeout"
     assert response["ms"] >= 900
+    assert_no_leaks(sandbox, browser, caplog)
 
 
 def test_each_browser_sees_only_its_own_trace(browser, new_browser, sandbox):
