@@ -22,12 +22,11 @@ from __future__ import annotations
 import secrets
 import time
 
-import urllib3
 from flask import Flask
 from werkzeug.sansio.http import parse_cookie
 
 from app import api_proxy, errors, security, tokens
-from app.http_pool import USER_AGENT
+from app.http_pool import USER_AGENT, resend_if_closed
 from app.pagero_client import pagero
 from app.session_store import SEEN_WRITE_INTERVAL
 
@@ -46,9 +45,7 @@ def floor(flask_app: Flask):
     forwarded = [
         (h, "HTTP_" + h.upper().replace("-", "_")) for h in api_proxy.FORWARD_REQUEST_HEADERS
     ]
-    timeout = urllib3.Timeout(
-        connect=settings.http_connect_timeout, read=settings.http_read_timeout
-    )
+    timeout = api_proxy._timeout(settings.http_connect_timeout, settings.http_read_timeout)
 
     def token_for(environ) -> str | None:
         """The access token for this request, or None when the app must decide."""
@@ -98,7 +95,7 @@ def floor(flask_app: Flask):
             assert_same_host=False,
             headers=headers,
             redirect=False,
-            retries=False,
+            retries=resend_if_closed(None),  # the view's call, argument for argument
             preload_content=False,
             decode_content=False,
             timeout=timeout,
