@@ -13,6 +13,10 @@ here, on the server, so the token never reaches the browser:
 * the access token is refreshed before it expires and once more when the API
   answers ``401 invalid_token``; the request is then retried once when its body
   could be kept (no body, or at most :data:`REPLAYABLE_BODY` bytes).
+
+This view is the whole proxy. The everyday call (a logged-in ``GET`` whose token needs
+no refresh) is answered before Flask by :mod:`app.api_fast_lane`, with the public
+functions below, to save CPU; every other case, and every failure, comes here.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 import urllib3
@@ -75,6 +79,9 @@ FORWARD_RESPONSE_HEADERS = (
 #: a refresh; larger ones stream straight through and are sent once.
 REPLAYABLE_BODY = 1024 * 1024
 CHUNK = 64 * 1024
+#: The access token of this request's first try, when the fast lane (app/api_fast_lane.py)
+#: sent it and the API refused it: the view's call is then the one retry, after a refresh.
+REFUSED_TOKEN = "pagero.api_proxy.refused_token"  # noqa: S105 - a WSGI environ key
 
 # RFC 3986 pchar without '%' (already decoded once by Werkzeug) and without '@'.
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:-]+$")
@@ -126,9 +133,10 @@ def proxy(path: str):
     request.max_content_length = settings.proxy_max_body
     body, replayable = _request_body()
     started = time.monotonic()
-    token_set = tokens.fresh(session, pagero.refresh)
+    refused = request.environ.get(REFUSED_TOKEN)  # already sent once, by the fast lane
+    token_set = tokens.fresh(session, pagero.refresh, rejected=refused)
     upstream = _send(settings, path, token_set, body)
-    if upstream.status == 401 and _invalid_token(upstream):
+    if refused is None and upstream.status == 401 and invalid_token(upstream):
         upstream.drain_conn()
         upstream.release_conn()
         token_set = tokens.fresh(session, pagero.refresh, rejected=token_set.access_token)
@@ -139,22 +147,33 @@ def proxy(path: str):
                 "The API refused the access token while a large upload was streaming. "
                 "The token has been renewed: send the request again."
             )
-    log.info(
-        "api %s /%s -> %s in %.0f ms",
-        request.method,
-        path,
-        upstream.status,
-        (time.monotonic() - started) * 1000,
-    )
-    headers = _response_headers(settings, upstream)
-    small = upstream.length_remaining is not None and upstream.length_remaining <= CHUNK
-    if small and request.method != "HEAD" and upstream.status not in (204, 304):
-        # Most API answers are small: read them now, so a body cut short is still a
-        # clean 502 (no header has gone out yet) and the connection goes back at once.
-        return Response(_read_small(upstream), status=upstream.status, headers=headers)
+    log_call(request.method, path, upstream.status, started)
+    body, streamed = answer_body(upstream, request.method)
     return Response(
-        _relay(upstream), status=upstream.status, headers=headers, direct_passthrough=True
+        body,
+        status=upstream.status,
+        headers=response_headers(settings, upstream),
+        direct_passthrough=streamed,
     )
+
+
+def log_call(method: str, path: str, status: int, started: float, **extra) -> None:
+    """The one line each answered API call leaves in the log (never a header or body)."""
+    ms = (time.monotonic() - started) * 1000
+    log.info("api %s /%s -> %s in %.0f ms", method, path, status, ms, **extra)
+
+
+def answer_body(upstream: urllib3.BaseHTTPResponse, method: str) -> tuple[object, bool]:
+    """The answer's body for the browser, and whether it streams.
+
+    Most API answers are small: they are read now, so a body cut short is still a
+    clean 502 (no header has gone out yet) and the connection goes back at once.
+    Larger or unsized ones stream through as they arrive.
+    """
+    small = upstream.length_remaining is not None and upstream.length_remaining <= CHUNK
+    if small and method != "HEAD" and upstream.status not in (204, 304):
+        return _read_small(upstream), False
+    return _relay(upstream), True
 
 
 def _check_anti_forgery(settings: Settings) -> None:
@@ -205,20 +224,8 @@ def _read_chunks(stream) -> Iterator[bytes]:
 def _send(
     settings: Settings, path: str, token_set: tokens.TokenSet, body
 ) -> urllib3.BaseHTTPResponse:
-    """One upstream call on the worker's shared pool.
-
-    urllib3 directly rather than ``requests``: the pool, CA bundle and outgoing
-    proxy are the ones ``requests`` uses for the token endpoint (worked out once,
-    :class:`~app.http_pool.Route`), but the hot path skips its per-call cookie,
-    environment and hook machinery (about a millisecond of CPU per call,
-    measured by ``make bench``).
-    """
-    headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARD_LOWER}
-    # The browser's encodings, not a library default: we relay the bytes as they come.
-    if "accept-encoding" not in (k.lower() for k in headers):
-        headers["Accept-Encoding"] = "identity"
-    headers["User-Agent"] = USER_AGENT
-    headers["Authorization"] = f"Bearer {token_set.access_token}"
+    """The view's upstream call: this request's headers, query and body."""
+    headers = upstream_headers(request.headers.items(), token_set.access_token)
     chunked = False
     if body is not None and not isinstance(body, bytes):
         if request.content_length is not None:
@@ -228,11 +235,37 @@ def _send(
         body = _read_chunks(body)
     query = request.query_string.decode("latin-1")
     rest = f"/{path}?{query}" if query else f"/{path}"
-    url = settings.api_base_url + rest
     started = time.monotonic()
+    upstream = call_api(settings, request.method, rest, headers, body, chunked)
+    flow_trace.api_call(request.method, settings.api_base_url + rest, upstream.status, started)
+    return upstream
+
+
+def upstream_headers(incoming: Iterable[tuple[str, str]], access_token: str) -> dict[str, str]:
+    """What goes to the API: the allow-listed request headers, and the bearer token."""
+    headers = {k: v for k, v in incoming if k.lower() in _FORWARD_LOWER}
+    # The browser's encodings, not a library default: we relay the bytes as they come.
+    if "accept-encoding" not in (k.lower() for k in headers):
+        headers["Accept-Encoding"] = "identity"
+    headers["User-Agent"] = USER_AGENT
+    headers["Authorization"] = f"Bearer {access_token}"
+    return headers
+
+
+def call_api(
+    settings: Settings, method: str, rest: str, headers: dict[str, str], body=None, chunked=False
+) -> urllib3.BaseHTTPResponse:
+    """One call to ``PAGERO_API_BASE_URL`` + ``rest`` on the worker's shared pool.
+
+    urllib3 directly rather than ``requests``: the pool, CA bundle and outgoing
+    proxy are the ones ``requests`` uses for the token endpoint (worked out once,
+    :class:`~app.http_pool.Route`), but the hot path skips its per-call cookie,
+    environment and hook machinery (about a millisecond of CPU per call,
+    measured by ``make bench``). Failures come out as the errors the user sees.
+    """
     try:
-        upstream = pagero.api.pool().urlopen(
-            request.method,
+        return pagero.api.pool().urlopen(
+            method,
             pagero.api.prefix + rest,
             assert_same_host=False,
             body=body,
@@ -254,8 +287,6 @@ def _send(
         raise errors.ApiUnavailable(
             "The Pagero API could not be reached.", reason=type(exc).__name__
         ) from None
-    flow_trace.api_call(request.method, url, upstream.status, started)
-    return upstream
 
 
 @functools.cache
@@ -263,13 +294,15 @@ def _timeout(connect: float, read: float) -> urllib3.Timeout:
     return urllib3.Timeout(connect=connect, read=read)
 
 
-def _invalid_token(upstream: urllib3.BaseHTTPResponse) -> bool:
+def invalid_token(upstream: urllib3.BaseHTTPResponse) -> bool:
     """RFC 6750 section 3.1: ``error="invalid_token"`` means "get a new token"."""
     challenge = upstream.headers.get("WWW-Authenticate", "")
     return challenge.lower().startswith("bearer") and 'error="invalid_token"' in challenge
 
 
-def _response_headers(settings: Settings, upstream: urllib3.BaseHTTPResponse) -> dict[str, str]:
+def response_headers(settings: Settings, upstream: urllib3.BaseHTTPResponse) -> dict[str, str]:
+    """The allow-listed answer headers; an answer without a type is declared opaque
+    bytes (RFC 9110 section 8.3), never left for a framework to call it HTML."""
     connection = {
         h.strip().lower() for h in upstream.headers.get("Connection", "").split(",") if h.strip()
     }
@@ -284,6 +317,7 @@ def _response_headers(settings: Settings, upstream: urllib3.BaseHTTPResponse) ->
         # A link inside the API becomes the same link through the proxy; any other
         # Location (another host) is dropped rather than followed or leaked.
         headers["Location"] = "/api-proxy/" + location[len(base) :]
+    headers.setdefault("Content-Type", "application/octet-stream")
     return headers
 
 

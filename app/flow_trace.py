@@ -121,6 +121,7 @@ def event(
     error: str | None = None,
     fields: Iterable[tuple[str, Any]] = (),
     checks: Iterable[tuple[str, bool | None, str]] = (),
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """One step, as stored: plain JSON, every value already masked."""
     return {
@@ -133,7 +134,7 @@ def event(
         "summary": summary,
         "fields": [[name, "" if value is None else str(value)] for name, value in fields],
         "checks": [list(check) for check in checks],
-        "request_id": g.get("request_id"),
+        "request_id": request_id or g.get("request_id"),
     }
 
 
@@ -146,22 +147,34 @@ def api_call(method: str, url: str, status: int, started: float) -> None:
     if not enabled():
         return
     try:
-        ms = (time.monotonic() - started) * 1000
-        base = _known_settings().api_base_url
-        path = url[len(base) :] if url.startswith(base) else urlsplit(url).path
-        _collect(
-            event(
-                "api_call",
-                at=time.time() - ms / 1000,
-                ms=ms,
-                ok=status < 400,
-                status=status,
-                summary=f"{method} {path} → {status}",
-                fields=[("method", method), ("url", url), ("status", status)],
-            )
-        )
+        _collect(api_call_event(method, url, status, started))
     except Exception as exc:  # the trace must never break a request
         log.warning("flow trace: API call not recorded (%s)", type(exc).__name__)
+
+
+def api_call_event(
+    method: str, url: str, status: int, started: float, request_id: str | None = None
+) -> dict[str, Any]:
+    ms = (time.monotonic() - started) * 1000
+    base = _known_settings().api_base_url
+    path = url[len(base) :] if url.startswith(base) else urlsplit(url).path
+    return event(
+        "api_call",
+        at=time.time() - ms / 1000,
+        ms=ms,
+        ok=status < 400,
+        status=status,
+        summary=f"{method} {path} → {status}",
+        fields=[("method", method), ("url", url), ("status", status)],
+        request_id=request_id,
+    )
+
+
+def store_later(store: TraceStore, key: str, events: list[dict[str, Any]]) -> Callable[[], None]:
+    """The write of ``events`` to the trace ``key``, to run once the answer went out
+    (:mod:`app.api_fast_lane`, which records its API calls outside Flask)."""
+    ttl = _known_settings().session_lifetime
+    return _quietly(store.append, key, events, MAX_EVENTS, ttl)
 
 
 def _before_request() -> None:

@@ -42,10 +42,13 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 
 class RequestIdFilter(logging.Filter):
-    """Puts the current request's id on every record (``-`` outside a request)."""
+    """Puts the current request's id on every record (``-`` outside a request),
+    unless the caller named it (``extra={"request_id": ...}``, where no Flask
+    request context exists: :mod:`app.api_fast_lane`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id()
+        if getattr(record, "request_id", None) is None:
+            record.request_id = current_request_id()
         return True
 
 
@@ -110,14 +113,18 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(RedactingFormatter(TEXT_FORMAT, secrets))
 
 
+def request_id(incoming: str) -> str:
+    """The id of a request whose ``X-Request-ID`` header says ``incoming``."""
+    return incoming if _REQUEST_ID.match(incoming) else token_hex(16)
+
+
 def init_request_ids(app: Flask) -> None:
     """Every request gets an id: the proxy's ``X-Request-ID`` when it sent a sane one
     (so lines join up across services), else a fresh one; it is echoed back."""
 
     @app.before_request
     def assign_request_id() -> None:
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else token_hex(16)
+        g.request_id = request_id(request.headers.get("X-Request-ID", ""))
 
     @app.after_request
     def echo_request_id(response):

@@ -84,11 +84,15 @@ def apply_security_headers(response: Response, https: bool) -> Response:
     """
     headers = response.headers
     present = {name.lower() for name, _value in headers.items()}
-    static = request.path.startswith("/static/")
-    for name, value in _policy_headers(_form_targets(), https, static):
+    for name, value in policy_headers(https, static=request.path.startswith("/static/")):
         if name.lower() not in present:
             headers.add(name, value)
     return response
+
+
+def policy_headers(https: bool, static: bool = False) -> tuple[tuple[str, str], ...]:
+    """The headers :func:`apply_security_headers` gives a response that has none of them."""
+    return _policy_headers(_form_targets(), https, static)
 
 
 @functools.lru_cache(maxsize=16)

@@ -21,6 +21,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, request, session
@@ -30,12 +31,15 @@ from flask_session.redis import RedisSessionInterface
 from config import Settings
 
 from . import errors, tokens
-from .token_store import FileTokenStore, RedisTokenStore, TokenStore
+from .token_store import FileTokenStore, RedisTokenStore, TokenStore, decode
 
 log = logging.getLogger(__name__)
 
 #: How often an active session's "last seen" time is written (seconds).
 SEEN_WRITE_INTERVAL = 60
+#: Set in the WSGI environ when this request already failed to read the store (the API
+#: proxy's fast lane tried first): Flask's session then does not wait a second time.
+STORE_FAILED = "pagero.session_store.failed"
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:
@@ -59,14 +63,26 @@ def _unavailable() -> errors.SessionStoreUnavailable:
 class _ResilientSessions:
     """Mixin for a Flask-Session interface: a store outage becomes a 503, not a crash."""
 
+    token_store: TokenStore
+
+    def read_with_tokens(self, sid: str) -> tuple[dict | None, dict | None]:
+        """The session stored under ``sid`` and the token record it leads to, read
+        without Flask (:mod:`app.api_fast_lane`). Store errors propagate."""
+        data = self._retrieve_session_data(self._get_store_id(sid))
+        key = data.get(tokens.TOKEN_KEY) if data else None
+        return data, (self.token_store.get(key) if key else None)
+
     def open_session(self, app: Flask, request) -> Any:
+        failed = request.environ.get(STORE_FAILED)
         try:
-            return super().open_session(app, request)
+            if failed is None:
+                return super().open_session(app, request)
         except STORE_ERRORS as exc:
-            log.error("session store unreachable while opening: %s", type(exc).__name__)
-            empty = self.session_class(sid=self._generate_sid(self.sid_length))
-            empty.store_unavailable = True
-            return empty
+            failed = type(exc).__name__
+        log.error("session store unreachable while opening: %s", failed)
+        empty = self.session_class(sid=self._generate_sid(self.sid_length))
+        empty.store_unavailable = True
+        return empty
 
     def save_session(self, app: Flask, session_obj: Any, response: Response) -> None:
         if getattr(session_obj, "store_unavailable", False):
@@ -109,9 +125,21 @@ class ResilientRedisSessions(_ResilientSessions, RedisSessionInterface):
 
     def _retrieve_session_data(self, store_id: str) -> dict | None:
         sid = store_id[len(self.key_prefix) :]
-        raw, raw_tokens = self.client.mget([store_id, self.token_store.redis_key(sid)])
+        data, raw_tokens = self._read_both(sid)
         tokens.prefetched(sid, raw_tokens)
-        return self.serializer.decode(raw) if raw else None
+        return data
+
+    def read_with_tokens(self, sid: str) -> tuple[dict | None, dict | None]:
+        data, raw_tokens = self._read_both(sid)
+        key = data.get(tokens.TOKEN_KEY) if data else None
+        if not key:
+            return data, None
+        return data, decode(raw_tokens) if key == sid else self.token_store.get(key)
+
+    def _read_both(self, sid: str) -> tuple[dict | None, bytes | None]:
+        keys = [self._get_store_id(sid), self.token_store.redis_key(sid)]
+        raw, raw_tokens = self.client.mget(keys)
+        return (self.serializer.decode(raw) if raw else None), raw_tokens
 
 
 def _turn_into_unavailable(response: Response) -> None:
@@ -144,7 +172,6 @@ def init_app(app: Flask, settings: Settings) -> TokenStore:
         client = redis_client(settings.redis_url)
         store: TokenStore = RedisTokenStore(client, prefix=settings.session_key_prefix)
         app.session_interface = ResilientRedisSessions(client=client, **common)
-        app.session_interface.token_store = store
     else:
         from cachelib.file import FileSystemCache
 
@@ -153,6 +180,7 @@ def init_app(app: Flask, settings: Settings) -> TokenStore:
         cache = FileSystemCache(folder, threshold=0, mode=0o600)
         app.session_interface = ResilientCacheLibSessions(client=cache, **common)
         store = FileTokenStore(os.path.join(os.path.dirname(folder), "tokens"))
+    app.session_interface.token_store = store
     app.extensions["token_store"] = store
     app.extensions["login_store"] = store.sibling("logins")
     app.before_request(_enforce_timeouts)
@@ -186,15 +214,26 @@ def _enforce_timeouts() -> None:
         raise _unavailable()
     if tokens.TOKEN_KEY not in session:
         return
-    settings = tokens.current_settings()
     now = time.time()
-    login_at = session.get(tokens.LOGIN_AT, now)
-    seen_at = session.get(tokens.SEEN_AT, now)
-    if now - login_at > settings.session_lifetime or now - seen_at > settings.session_idle_timeout:
-        reason = "absolute" if now - login_at > settings.session_lifetime else "idle"
+    reason = timeout_reason(session, tokens.current_settings(), now)
+    if reason is not None:
         tokens.forget(session)
         session.clear()
         log.info("session ended by the %s timeout", reason)
         return
-    if now - seen_at >= SEEN_WRITE_INTERVAL:
+    if seen_write_due(session, now):
         session[tokens.SEEN_AT] = now
+
+
+def timeout_reason(data: Mapping[str, Any], settings: Settings, now: float) -> str | None:
+    """``"absolute"`` or ``"idle"`` when a logged-in session has outlived that limit."""
+    if now - data.get(tokens.LOGIN_AT, now) > settings.session_lifetime:
+        return "absolute"
+    if now - data.get(tokens.SEEN_AT, now) > settings.session_idle_timeout:
+        return "idle"
+    return None
+
+
+def seen_write_due(data: Mapping[str, Any], now: float) -> bool:
+    """Whether this request must write down that the user was here (idle timeout)."""
+    return now - data.get(tokens.SEEN_AT, now) >= SEEN_WRITE_INTERVAL

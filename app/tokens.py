@@ -130,7 +130,7 @@ def load(session: Mapping[str, Any]) -> TokenSet | None:
             record = decode(fetched[1])  # read with the session, in the same round trip
         else:
             record = _store().get(key)
-        g.pagero_tokens = _from_store(record)
+        g.pagero_tokens = from_record(record)
     return g.pagero_tokens
 
 
@@ -162,12 +162,13 @@ def forget(session: MutableMapping[str, Any]) -> TokenSet | None:
         return None
     store = _store()
     with _locked(store, key):
-        old = _from_store(store.get(key))
+        old = from_record(store.get(key))
         store.delete(key)
     return old
 
 
-def _from_store(record: dict[str, Any] | None) -> TokenSet | None:
+def from_record(record: dict[str, Any] | None) -> TokenSet | None:
+    """The token set a token store record holds (None for no record)."""
     return TokenSet(**record) if record else None
 
 
@@ -201,7 +202,7 @@ def fresh(session: MutableMapping[str, Any], refresh, rejected: str | None = Non
     with _locked(store, key):
         # Re-read under the lock: another request (any worker, any instance)
         # may have refreshed while we waited; its pair is the one to use.
-        latest = _from_store(store.get(key))
+        latest = from_record(store.get(key))
         if latest is None:
             g.pop("pagero_tokens", None)
             session.pop(TOKEN_KEY, None)

@@ -6,8 +6,13 @@ import hashlib
 import os
 
 import pytest
+import urllib3
 
+from app import api_proxy
 from tests.leaks import assert_no_leaks
+from tests.proxy_helpers import BOTH_LANES
+
+pytestmark = BOTH_LANES
 
 DOCS = "/api-proxy/document/v1/documents"
 CSRF = {"X-CSRF": "1"}
@@ -230,3 +235,14 @@ def test_api_timeout_gives_504(make_app, new_browser, sandbox):
     response = browser.get(DOCS)
     assert response.status_code == 504
     assert response.json()["type"] == "urn:pagero-client:error:api_timeout"
+
+
+def test_an_answer_without_a_type_is_declared_opaque_bytes(client_app):
+    """RFC 9110 section 8.3: never left for the framework to call it HTML."""
+    settings = client_app.config["PAGERO_SETTINGS"]
+    untyped = urllib3.HTTPResponse(body=b"<script>", headers={"Content-Length": "8"}, status=200)
+    typed = urllib3.HTTPResponse(body=b"{}", headers={"Content-Type": "application/json"})
+    assert api_proxy.response_headers(settings, untyped)["Content-Type"] == (
+        "application/octet-stream"
+    )
+    assert api_proxy.response_headers(settings, typed)["Content-Type"] == "application/json"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.proxy_helpers import raw_request
+from tests.proxy_helpers import BOTH_LANES, raw_request
+
+pytestmark = BOTH_LANES
 
 HOSTILE_PATHS = [
     "../oauth/v2/oauth-token",

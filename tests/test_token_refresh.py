@@ -7,7 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.browser import Browser
 from tests.leaks import assert_no_leaks
+from tests.proxy_helpers import BOTH_LANES
 from tests.servers import gunicorn
+
+pytestmark = BOTH_LANES
 
 DOCS = "/api-proxy/document/v1/documents"
 
