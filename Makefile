@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`.
-.PHONY: demo test setup lint format bench bench-proxy bench-breakdown bench-configs bench-floor load
+.PHONY: demo test setup lint format bench bench-proxy bench-breakdown bench-configs bench-lanes load
 
 demo: setup
 	bash scripts/demo.sh
@@ -33,9 +33,9 @@ bench-breakdown: setup
 bench-configs: setup
 	.venv/bin/python -m bench.compare_configs '{"linger 0 ms": {"GUNICORN_KEEPALIVE_LINGER_MS": "0"}, "linger 5 ms (default)": {}}'
 
-# The same API call without Flask (bench/floor_wsgi.py, measurement only) next to the app.
-bench-floor: setup
-	.venv/bin/python -m bench.compare_configs '{"the app (wsgi:app)": {}, "floor: no Flask (bench/floor_wsgi.py)": {"wsgi": "bench.floor_wsgi:serve()"}}'
+# The API proxy's fast lane (app/api_fast_lane.py, the default) against the view alone.
+bench-lanes: setup
+	.venv/bin/python -m bench.compare_configs '{"view alone (FAST_LANE=false)": {"PAGERO_PROXY_FAST_LANE": "false"}, "fast lane (the default)": {}}'
 
 load: setup
 	.venv/bin/python -m bench.load_logins

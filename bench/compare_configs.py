@@ -3,12 +3,13 @@
 On a shared VM the same code runs up to 40 % faster or slower from one minute to the next,
 so two ``make bench`` runs cannot tell a 10 % change from noise. This starts one sandbox
 and one app per configuration (the Dockerfile's gunicorn command, filesystem sessions,
-each with its own extra environment; the key ``"wsgi"`` names another entry point, as
-``make bench-floor`` does), then in every round measures each app in turn, and the API
-called directly: sequential latency over one connection, then requests per second over
-8 connections with the app's CPU per call. Medians over the rounds are printed, with each
-configuration's added p50 and share of direct (issue 4's targets), and for two
-configurations the per-round ratios, so a change is believed only when most rounds agree.
+each with its own extra environment; the key ``"wsgi"`` names another entry point), then
+in every round measures each app in turn, and the API called directly: sequential latency
+over one connection, then requests per second over 8 connections with the app's CPU per
+call. Medians over the rounds are printed, with each configuration's added p50 and share
+of direct (issue 4's targets), and for two configurations the per-round ratios, so a
+change is believed only when most rounds agree. ``make bench-lanes`` compares the API
+proxy's fast lane with the view alone.
 
     .venv/bin/python -m bench.compare_configs \\
         '{"no linger": {"GUNICORN_KEEPALIVE_LINGER_MS": "0"}, "default": {}}'

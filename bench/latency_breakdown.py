@@ -2,7 +2,9 @@
 
 Starts the sandbox (gunicorn, logging its own handling time per request) and the app under
 the Dockerfile's gunicorn command, one worker, serving ``bench.timed_wsgi:app`` (the app
-with stopwatches, see there). Then sends proxied and direct calls one at a time, turn
+with stopwatches, see there) with the view answering every call
+(``PAGERO_PROXY_FAST_LANE=false``: the stages timed are the view's; ``make bench-lanes``
+compares the fast lane with it). Then sends proxied and direct calls one at a time, turn
 about, over two kept-alive connections, and prints the median of each stage:
 
 * what the client saw, proxied and direct;
@@ -62,6 +64,7 @@ def main() -> None:
                 1,
                 wsgi="bench.timed_wsgi:app",
                 PAGERO_FLOW_TRACE="false",
+                PAGERO_PROXY_FAST_LANE="false",  # the stages timed are the view's
                 TIMED_WSGI_OUT=str(folder),
             )
         )
