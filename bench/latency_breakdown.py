@@ -2,10 +2,9 @@
 
 Starts the sandbox (gunicorn, logging its own handling time per request) and the app under
 the Dockerfile's gunicorn command, one worker, serving ``bench.timed_wsgi:app`` (the app
-with stopwatches, see there) with the view answering every call
-(``PAGERO_PROXY_FAST_LANE=false``: the stages timed are the view's; ``make bench-lanes``
-compares the fast lane with it). Then sends proxied and direct calls one at a time, turn
-about, over two kept-alive connections, and prints the median of each stage:
+with stopwatches, see there): the fast lane answers, as in production, or with ``--view``
+the view (``PAGERO_PROXY_FAST_LANE=false``). Then sends proxied and direct calls one at a
+time, turn about, over two kept-alive connections, and prints the median of each stage:
 
 * what the client saw, proxied and direct;
 * inside the app's worker: the WSGI call and its parts (session, view, upstream call);
@@ -41,6 +40,7 @@ SANDBOX_LOG_FORMAT = "--access-logformat '%(D)s %(a)s'"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=500, help="calls each way")
+    parser.add_argument("--view", action="store_true", help="the view, not the fast lane")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="pagero-breakdown-"))
@@ -64,7 +64,7 @@ def main() -> None:
                 1,
                 wsgi="bench.timed_wsgi:app",
                 PAGERO_FLOW_TRACE="false",
-                PAGERO_PROXY_FAST_LANE="false",  # the stages timed are the view's
+                PAGERO_PROXY_FAST_LANE="false" if args.view else "true",
                 TIMED_WSGI_OUT=str(folder),
             )
         )
@@ -100,15 +100,24 @@ def main() -> None:
     row("client: the API directly", med(direct))
     row("added by the proxy", med(proxied) - med(direct))
     print("inside the app's worker (one gunicorn worker):")
-    row("WSGI call", stages["WSGI call"], 2)
-    for stage in ("open session", "view", "save session"):
-        row(stage, stages[stage], 4)
-    parts = ("token store read", "upstream call", "read the answer")
-    for stage in parts:
-        row(stage, stages[stage], 6)
-    row("checks, headers, response", stages["view"] - sum(stages[s] for s in parts), 6)
-    rest = stages["WSGI call"] - sum(stages[s] for s in ("open session", "view", "save session"))
-    row("Flask, the app's hooks, security headers", rest, 4)
+    row("WSGI call" + (" (the view)" if args.view else " (the fast lane)"), stages["WSGI call"], 2)
+    common = ("upstream call", "read the answer", "log line")
+    if args.view:
+        for stage in ("open session", "view", "save session"):
+            row(stage, stages[stage], 4)
+        parts = ("token store read", *common)
+        for stage in parts:
+            row(stage, stages[stage], 6)
+        row("checks, headers, response", stages["view"] - sum(stages[s] for s in parts), 6)
+        outside = ("open session", "view", "save session")
+        rest = stages["WSGI call"] - sum(stages[s] for s in outside)
+        row("Flask, the app's hooks, security headers", rest, 4)
+    else:
+        parts = ("session and token read", *common)
+        for stage in parts:
+            row(stage, stages[stage], 4)
+        rest = stages["WSGI call"] - sum(stages[s] for s in parts)
+        row("checks, headers, the answer", rest, 4)
     row("gunicorn and wake-ups (client - WSGI call)", med(proxied) - stages["WSGI call"], 2)
     print("inside the sandbox (its own handling, gunicorn's request time):")
     row("the app's calls", med(sandbox_times[APP_AGENT][-args.calls :]), 2)

@@ -246,3 +246,17 @@ def test_an_answer_without_a_type_is_declared_opaque_bytes(client_app):
         "application/octet-stream"
     )
     assert api_proxy.response_headers(settings, typed)["Content-Type"] == "application/json"
+
+
+def test_at_info_the_app_logs_only_the_calls_the_api_refused(make_app, new_browser, caplog):
+    """gunicorn's access line records every call; the app adds one for 4xx and 5xx."""
+    make_app(LOG_LEVEL="info")
+    browser = new_browser()
+    browser.login()
+    caplog.clear()
+    assert browser.get(DOCS).status_code == 200
+    assert browser.get(DOCS + "/no-such-document/targetdocument").status_code == 404
+    lines = [r for r in caplog.records if r.name == "app.api_proxy"]
+    assert [(r.levelname, r.getMessage().split(" in ")[0]) for r in lines] == [
+        ("INFO", "api GET /document/v1/documents/no-such-document/targetdocument -> 404")
+    ]
