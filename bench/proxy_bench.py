@@ -268,7 +268,7 @@ def main() -> None:
         "GUNICORN_WORKERS": args.workers,
         "GUNICORN_ACCESS_LOG": "/dev/null",
         "INSTANCE_PATH": str(tmp / "instance"),
-        "LOG_LEVEL": "info",  # production's default: one line per API call
+        "LOG_LEVEL": "info",  # production's default
         "PAGERO_FLOW_TRACE": "false",  # production's default
     }
     gunicorn = str(PY.parent / "gunicorn")

@@ -114,7 +114,7 @@ def app(
         "GUNICORN_THREADS": str(threads),
         "GUNICORN_ACCESS_LOG": "/dev/null",
         "INSTANCE_PATH": str(folder / f"instance-{port}"),
-        "LOG_LEVEL": "info",  # production's default: one line per API call
+        "LOG_LEVEL": "info",  # production's default
         **settings,
     }
     if redis_url:
