@@ -10,5 +10,11 @@ from dotenv import find_dotenv, load_dotenv
 load_dotenv(find_dotenv(usecwd=True), override=False)
 
 from app import create_app  # noqa: E402  (after .env is loaded, on purpose)
+from config import ConfigError  # noqa: E402
 
-app = create_app()
+try:
+    app = create_app()
+except ConfigError as exc:
+    # `flask --app wsgi ...`: the list of bad variables, not a traceback. (Under gunicorn
+    # the master has checked the same environment already: config/gunicorn.py.)
+    raise SystemExit(f"{exc}\n(python -m app.doctor explains each variable)") from None

@@ -6,6 +6,7 @@ environment with a default that suits a small container.
 """
 
 import os
+import sys
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('APP_PORT', '5000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -36,3 +37,22 @@ logger_class = "config.access_log.AccessLogger"
 # gunicorn 27's control socket would live in $HOME, which the container's
 # unprivileged user cannot write; nothing here uses it.
 control_socket_disable = True
+
+
+def on_starting(server) -> None:
+    """Check the app's configuration once, in the master, before any port or worker.
+
+    A bad variable is then one message and exit status 2. Otherwise every worker would
+    fail to import the app and print its own traceback before gunicorn gave up.
+    """
+    from dotenv import find_dotenv, load_dotenv
+
+    # As wsgi.py does; the workers inherit what is loaded here.
+    load_dotenv(find_dotenv(usecwd=True), override=False)
+    from config import ConfigError, load_settings
+
+    try:
+        load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n(python -m app.doctor explains each variable)\n")
+        sys.exit(2)

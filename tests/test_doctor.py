@@ -137,3 +137,24 @@ def test_flask_app_wsgi_pagero_doctor_runs_it(sandbox, ports, tmp_path):
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "All checks passed." in out.stdout
+
+
+def test_flask_with_a_configuration_that_does_not_load_names_the_variables(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERO_", "SANDBOX_"))}
+    env.update(PYTHONPATH=str(ROOT), PAGERO_ENV="production", INSTANCE_PATH=str(tmp_path / "i"))
+    env.pop("SECRET_KEY", None)
+    flask = str(Path(sys.executable).parent / "flask")
+    out = subprocess.run(
+        [flask, "--app", "wsgi", "pagero", "doctor"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode != 0
+    assert "Invalid configuration for profile 'production'" in out.stderr
+    for name in ("PAGERO_CLIENT_ID", "PAGERO_REDIRECT_URI", "SECRET_KEY"):
+        assert name in out.stderr
+    assert "python -m app.doctor" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import re
 import signal
+import subprocess
 
 import pytest
 
 from tests.browser import Browser, parse_forms
-from tests.servers import gunicorn
+from tests.servers import ROOT, free_port, gunicorn, gunicorn_invocation
 
 
 @pytest.fixture
@@ -104,3 +105,18 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.messages.append(record.getMessage())
+
+
+def test_a_bad_configuration_stops_gunicorn_with_one_message_before_any_worker(tmp_path):
+    command, env = gunicorn_invocation(free_port(), PAGERO_ENV="production")
+    env.pop("SECRET_KEY", None)
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert output.count("Invalid configuration for profile 'production'") == 1
+    for name in ("PAGERO_CLIENT_ID", "PAGERO_CLIENT_SECRET", "PAGERO_REDIRECT_URI", "SECRET_KEY"):
+        assert name in output
+    assert "Traceback" not in output
+    assert "Booting worker" not in output
