@@ -31,7 +31,7 @@ from flask_session.redis import RedisSessionInterface
 from config import Settings
 
 from . import errors, tokens
-from .token_store import FileTokenStore, RedisTokenStore, TokenStore, decode
+from .token_store import FileTokenStore, RedisTokenStore, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class _ResilientSessions:
         without Flask (:mod:`app.api_fast_lane`). Store errors propagate."""
         data = self._retrieve_session_data(self._get_store_id(sid))
         key = data.get(tokens.TOKEN_KEY) if data else None
-        return data, (self.token_store.get(key) if key else None)
+        return data, (tokens.record_for(key, self.token_store) if key else None)
 
     def open_session(self, app: Flask, request) -> Any:
         failed = request.environ.get(STORE_FAILED)
@@ -132,9 +132,7 @@ class ResilientRedisSessions(_ResilientSessions, RedisSessionInterface):
     def read_with_tokens(self, sid: str) -> tuple[dict | None, dict | None]:
         data, raw_tokens = self._read_both(sid)
         key = data.get(tokens.TOKEN_KEY) if data else None
-        if not key:
-            return data, None
-        return data, decode(raw_tokens) if key == sid else self.token_store.get(key)
+        return data, (tokens.record_for(key, self.token_store, (sid, raw_tokens)) if key else None)
 
     def _read_both(self, sid: str) -> tuple[dict | None, bytes | None]:
         keys = [self._get_store_id(sid), self.token_store.redis_key(sid)]

@@ -125,13 +125,16 @@ def load(session: Mapping[str, Any]) -> TokenSet | None:
     if not key:
         return None
     if "pagero_tokens" not in g:
-        fetched = g.pop(PREFETCHED, None)
-        if fetched is not None and fetched[0] == key:
-            record = decode(fetched[1])  # read with the session, in the same round trip
-        else:
-            record = _store().get(key)
-        g.pagero_tokens = from_record(record)
+        g.pagero_tokens = from_record(record_for(key, _store(), g.pop(PREFETCHED, None)))
     return g.pagero_tokens
+
+
+def record_for(key: str, store, fetched: tuple[str, bytes | None] | None = None):
+    """The token record under ``key``: the raw one the session store read along with
+    session ``fetched[0]`` when it is that one (one Redis round trip), else the store's."""
+    if fetched is not None and fetched[0] == key:
+        return decode(fetched[1])
+    return store.get(key)
 
 
 def prefetched(key: str, raw: bytes | None) -> None:
