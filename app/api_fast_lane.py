@@ -106,8 +106,8 @@ class ApiFastLane:
     def _forward(self, environ, start_response, settings, path: str, token_set, data: dict):
         """The view's upstream call and answer, for this one case."""
         rid = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
-        query = environ.get("QUERY_STRING")
-        rest = f"/{path}?{query}" if query else f"/{path}"
+        rest = api_proxy.target(path, environ.get("QUERY_STRING", ""))
+        url = settings.api_base_url + rest  # for the flow trace
         headers = api_proxy.upstream_headers(
             EnvironHeaders(environ).items(), token_set.access_token
         )
@@ -117,8 +117,8 @@ class ApiFastLane:
             if upstream.status == 401 and api_proxy.invalid_token(upstream):
                 upstream.drain_conn()
                 upstream.release_conn()
-                if record := self._trace(data, settings.api_base_url + rest, 401, started, rid):
-                    record()  # the view records the refresh and the retry after it
+                if write_trace := self._trace(data, url, 401, started, rid):
+                    write_trace()  # the view records the refresh and the retry after it
                 environ[api_proxy.REFUSED_TOKEN] = token_set.access_token
                 return self._hand_over(environ, start_response, rid)
             api_proxy.log_call("GET", path, upstream.status, started, extra={"request_id": rid})
@@ -128,10 +128,11 @@ class ApiFastLane:
         status = upstream.status
         answer = list(api_proxy.response_headers(settings, upstream).items())
         # What Werkzeug does to the view's Response: RFC 9110 sections 8.6 and 15.4.5.
+        # (A 204 or 304 is never read whole: answer_body streams it.)
         if not streamed:
             answer = [(k, v) for k, v in answer if k != "Content-Length"]
             answer.append(("Content-Length", str(len(body))))
-        if status == 204:
+        elif status == 204:
             answer = [(k, v) for k, v in answer if k != "Content-Length"]
         elif status == 304:
             remove_entity_headers(answer)
@@ -139,8 +140,8 @@ class ApiFastLane:
         answer += [("X-Request-ID", rid), ("Vary", "Cookie")]
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'unknown').upper()}", answer)
         body = body if streamed else [body]
-        if record := self._trace(data, settings.api_base_url + rest, status, started, rid):
-            body = ClosingIterator(body, [record])  # written once the answer went out
+        if write_trace := self._trace(data, url, status, started, rid):
+            body = ClosingIterator(body, [write_trace])  # written once the answer went out
         return body
 
     def _trace(self, data: dict, url: str, status: int, started: float, rid: str):

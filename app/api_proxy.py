@@ -238,12 +238,16 @@ def _send(
         else:
             chunked = True  # unknown length: chunked transfer upstream too
         body = _read_chunks(body)
-    query = request.query_string.decode("latin-1")
-    rest = f"/{path}?{query}" if query else f"/{path}"
+    rest = target(path, request.query_string.decode("latin-1"))
     started = time.monotonic()
     upstream = call_api(settings, request.method, rest, headers, body, chunked)
     flow_trace.api_call(request.method, settings.api_base_url + rest, upstream.status, started)
     return upstream
+
+
+def target(path: str, query: str) -> str:
+    """The part of the API URL after ``PAGERO_API_BASE_URL``: the path and the query as sent."""
+    return f"/{path}?{query}" if query else f"/{path}"
 
 
 def upstream_headers(incoming: Iterable[tuple[str, str]], access_token: str) -> dict[str, str]:
