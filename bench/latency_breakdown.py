@@ -3,7 +3,8 @@
 Starts the sandbox (gunicorn, logging its own handling time per request) and the app under
 the Dockerfile's gunicorn command, one worker, serving ``bench.timed_wsgi:app`` (the app
 with stopwatches, see there): the fast lane answers, as in production, or with ``--view``
-the view (``PAGERO_PROXY_FAST_LANE=false``). Then sends proxied and direct calls one at a
+the view (``PAGERO_PROXY_FAST_LANE=false``); with ``--redis`` on Redis sessions (a real
+redis-server), otherwise on files. Then sends proxied and direct calls one at a
 time, turn about, over two kept-alive connections, and prints the median of each stage:
 
 * what the client saw, proxied and direct;
@@ -41,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=500, help="calls each way")
     parser.add_argument("--view", action="store_true", help="the view, not the fast lane")
+    parser.add_argument("--redis", action="store_true", help="Redis sessions, not files")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="pagero-breakdown-"))
@@ -48,6 +50,7 @@ def main() -> None:
     app_url, sso_url = f"http://localhost:{app_port}", f"http://localhost:{sso_port}"
     sandbox_log = folder / "sandbox-access.log"
     with ExitStack() as stack:
+        redis_url = stack.enter_context(servers.redis(folder)) if args.redis else None
         stack.enter_context(
             servers.sandbox(
                 sso_port,
@@ -62,6 +65,7 @@ def main() -> None:
                 sso_port,
                 folder,
                 1,
+                redis_url=redis_url,
                 wsgi="bench.timed_wsgi:app",
                 PAGERO_FLOW_TRACE="false",
                 PAGERO_PROXY_FAST_LANE="false" if args.view else "true",
@@ -95,7 +99,11 @@ def main() -> None:
         print(f"{' ' * indent}{label:{46 - indent}}{micros / 1000:8.2f} ms")
 
     med = statistics.median
-    print(f"\nOne sequential API call, median of {args.calls} (GET {RESOURCE}), turn about:")
+    backend = "Redis" if args.redis else "filesystem"
+    print(
+        f"\nOne sequential API call, median of {args.calls} (GET {RESOURCE}), turn about,"
+        f" {backend} sessions:"
+    )
     row("client: /api-proxy", med(proxied))
     row("client: the API directly", med(direct))
     row("added by the proxy", med(proxied) - med(direct))
