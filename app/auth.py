@@ -40,7 +40,9 @@ def login():
         abort(400, description="prompt must be 'login' or absent.")
     return_to = security.safe_return_path(request.args.get("next"))
     url = pagero.start_login(session, scope=scope, prompt=prompt, return_to=return_to)
-    log.info("login started (scope=%r, prompt=%r)", scope, prompt)
+    # The scope as sent: the configured default when the page chose none.
+    sent = scope or pagero.settings.scope
+    log.info("login started (scope=%r%s, prompt=%r)", sent, "" if scope else " default", prompt)
     return redirect(url, code=302)
 
 

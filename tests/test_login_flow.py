@@ -212,6 +212,16 @@ def test_login_return_path_must_be_local(browser, sandbox):
     assert browser.get(back.headers["Location"]).headers["Location"] == "/profile"
 
 
+def test_login_log_line_names_the_scope_sent(browser, sandbox, caplog):
+    browser.open_login()
+    browser.open_login(scope="all openid")
+    lines = [m for r in caplog.records if (m := r.getMessage()).startswith("login started")]
+    assert lines == [
+        "login started (scope='all' default, prompt=None)",
+        "login started (scope='all openid', prompt=None)",
+    ]
+
+
 @pytest.mark.parametrize("scope", ["admin", "all email"])
 def test_login_refuses_scopes_the_app_does_not_offer(browser, sandbox, scope):
     response = browser.open_login(scope=scope)
