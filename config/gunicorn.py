@@ -8,6 +8,13 @@ environment with a default that suits a small container.
 import os
 import sys
 
+from dotenv import find_dotenv, load_dotenv
+
+# A serving variable may come from .env like any other setting (README, "Configuration"),
+# so .env is loaded before they are read. The environment wins; wsgi.py and the workers
+# see the same values (they inherit this process's environment).
+load_dotenv(find_dotenv(usecwd=True), override=False)
+
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('APP_PORT', '5000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
@@ -45,10 +52,6 @@ def on_starting(server) -> None:
     A bad variable is then one message and exit status 2. Otherwise every worker would
     fail to import the app and print its own traceback before gunicorn gave up.
     """
-    from dotenv import find_dotenv, load_dotenv
-
-    # As wsgi.py does; the workers inherit what is loaded here.
-    load_dotenv(find_dotenv(usecwd=True), override=False)
     from config import ConfigError, load_settings
 
     try:

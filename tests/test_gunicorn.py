@@ -120,3 +120,20 @@ def test_a_bad_configuration_stops_gunicorn_with_one_message_before_any_worker(t
         assert name in output
     assert "Traceback" not in output
     assert "Booting worker" not in output
+
+
+def test_serving_variables_come_from_dotenv_too_and_the_environment_wins(tmp_path):
+    """README, "Configuration": every value may be set in .env in the working directory."""
+    (tmp_path / ".env").write_text("GUNICORN_WORKERS=3\nGUNICORN_TIMEOUT=99\nAPP_PORT=5999\n")
+    command, env = gunicorn_invocation(free_port(), GUNICORN_TIMEOUT="42")
+    for name in ("GUNICORN_BIND", "GUNICORN_WORKERS", "APP_PORT"):
+        env.pop(name, None)
+    config = str(ROOT / "config" / "gunicorn.py")
+    command = [command[0], "-c", config, "--chdir", str(ROOT), "--print-config", "wsgi:app"]
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    settings = dict(re.findall(r"^(\w+)\s+= (.*)$", done.stdout, re.MULTILINE))
+    assert settings["workers"] == "3"
+    assert settings["bind"] == "['0.0.0.0:5999']"
+    assert settings["timeout"] == "42"
