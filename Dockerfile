@@ -28,7 +28,8 @@ WORKDIR /app
 FROM runtime AS sandbox
 COPY --chown=root:root sandbox/ sandbox/
 USER pagero
-ENV SANDBOX_HOST=0.0.0.0 SANDBOX_PORT=5001
+# The port the sandbox's own URLs name; gunicorn binds it on every interface below.
+ENV SANDBOX_PORT=5001
 EXPOSE 5001
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5001/oauth/v2/oauth-anonymous/.well-known/openid-configuration', timeout=2)"]

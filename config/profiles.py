@@ -43,7 +43,7 @@ class BaseProfile:
         "PAGERO_DISCOVERY": "false",
         "PAGERO_PROXY_MAX_BODY": str(256 * 1024 * 1024),
         # The view alone is the complete proxy; the fast lane serves its common call
-        # with a third of the CPU (README, "The API proxy"). Off while tracing.
+        # with less CPU (README, "The fast lane"); it records the flow trace too.
         "PAGERO_PROXY_FAST_LANE": "true",
         # The flow trace shows masked tokens and codes to the browser that owns them;
         # a QA tool, so production has it only when an operator switches it on.

@@ -2,8 +2,8 @@
 
 A key present in the mapping given to ``create_sandbox`` wins; otherwise the environment
 variable of the same name is read; otherwise the default below applies. Values are validated
-once, here, and every bad variable is named in a single error so a QA engineer fixing a
-``.env`` file sees all problems at once.
+once, here, and every bad variable is named in a single error so a QA engineer fixing the
+environment sees all problems at once.
 
 Settings (default in brackets):
 
@@ -19,7 +19,7 @@ Settings (default in brackets):
   ``SANDBOX_REFRESH_TOKEN_TTL`` [86400], ``SANDBOX_CODE_TTL`` [60]: seconds.
 - ``SANDBOX_SECRET_KEY`` [random per process]: signs the ``pagero_sandbox_sso`` cookie.
 - ``SANDBOX_LARGE_DOCUMENT_BYTES`` [209715200, 200 MiB]: size of each company's large document.
-- ``SANDBOX_FAULTS`` [none]: comma-separated fault names (:mod:`sandbox.faults`).
+- ``SANDBOX_FAULTS`` [none]: comma- or space-separated fault names (:mod:`sandbox.faults`).
 - ``SANDBOX_SLOW_SECONDS`` [5]: how long ``token_slow`` stalls the token endpoint.
 - ``SANDBOX_EXTRA_USERS`` [0]: adds load-test users ``user001`` ... (password = user name),
   each in a company of its own (at most 9999).
