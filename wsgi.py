@@ -4,6 +4,8 @@ A ``.env`` file in the working directory is read first (existing environment win
 a developer can keep credentials out of their shell history.
 """
 
+import sys
+
 from dotenv import find_dotenv, load_dotenv
 
 # The working directory's .env (where gunicorn or the container starts).
@@ -15,6 +17,8 @@ from config import ConfigError  # noqa: E402
 try:
     app = create_app()
 except ConfigError as exc:
-    # `flask --app wsgi ...`: the list of bad variables, not a traceback. (Under gunicorn
-    # the master has checked the same environment already: config/gunicorn.py.)
-    raise SystemExit(f"{exc}\n(python -m app.doctor explains each variable)") from None
+    # `flask --app wsgi ...`: the list of bad variables, not a traceback, and exit status
+    # 2 as from gunicorn and `python -m app.doctor` (1 is the doctor's "a check failed").
+    # (Under gunicorn the master has checked the same environment already.)
+    sys.stderr.write(f"{exc}\n(python -m app.doctor explains each variable)\n")
+    raise SystemExit(2) from None
