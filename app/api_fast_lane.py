@@ -72,7 +72,7 @@ class ApiFastLane:
         try:
             settings = pagero.settings  # may read the server metadata, and fail
             path = api_proxy.safe_api_path(
-                environ["PATH_INFO"][len(PREFIX) :], settings.api_allowed_paths
+                environ["PATH_INFO"][len(PREFIX) :], settings.api_allowed_paths, environ
             )
             usable = self._usable_session(environ, settings)
         except errors.PageroError:

@@ -25,7 +25,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import BinaryIO
 
 import urllib3
@@ -99,14 +99,24 @@ class AnyPathConverter(PathConverter):
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("anypath", AnyPathConverter))
 
 
-def safe_api_path(path: str, allowed: tuple[str, ...] | None = None) -> str:
+def safe_api_path(
+    path: str, allowed: tuple[str, ...] | None = None, environ: Mapping | None = None
+) -> str:
     """Return ``path`` if it is a plain relative path below the API base, else raise.
 
     Werkzeug has already percent-decoded the URL once; a ``%`` left over means
     double encoding (``%252e%252e``) and is refused, as is any segment that is
     empty or only dots, or holds a character outside RFC 3986 ``pchar``
     (which rules out ``\\``, ``@``, whitespace and control characters).
+
+    An encoded slash (``%2F``) is refused too: decoded, it would be forwarded as a
+    segment boundary, a different path from the one sent (Apache's
+    ``AllowEncodedSlashes Off`` does the same). Only the request target as it
+    arrived shows one: ``RAW_URI`` or ``REQUEST_URI`` in ``environ``, which gunicorn
+    and Werkzeug's server set.
     """
+    if environ is not None and _ENCODED_SLASH in _raw_path(environ):
+        raise errors.BadProxyPath("The API path must not contain an encoded slash (%2F).")
     segments = path.split("/")
     # A segment of dots only ('.', '..', and '...' which some servers fold) is refused.
     if any(not s.strip(".") or not _SEGMENT.match(s) for s in segments):
@@ -120,11 +130,20 @@ def safe_api_path(path: str, allowed: tuple[str, ...] | None = None) -> str:
     return path
 
 
+_ENCODED_SLASH = "%2f"
+
+
+def _raw_path(environ: Mapping) -> str:
+    """The request target's path as the client sent it, lower-cased ('' when unknown)."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+    return raw.partition("?")[0].lower()
+
+
 @bp.route("/api-proxy/<anypath:path>", methods=METHODS, merge_slashes=False)
 def proxy(path: str):
     """Forward the call to Pagero with the session's bearer token; stream the answer back."""
     settings = pagero.settings
-    path = safe_api_path(path, settings.api_allowed_paths)
+    path = safe_api_path(path, settings.api_allowed_paths, request.environ)
     if request.method not in SAFE_METHODS:
         _check_anti_forgery(settings)
     if tokens.load(session) is None and _is_navigation():

@@ -44,6 +44,8 @@ HOSTILE_PATHS = [
     "document/v1/%c0%ae%c0%ae/x",
     "document/v1;/../x",
     "document/v1/%7f",
+    "document%2Fv1%2Fdocuments",
+    "document/v1%2fdocuments",
     "",
 ]
 
