@@ -50,13 +50,33 @@ def set_faults():
     return jsonify({"faults": sorted(state.faults)})
 
 
+#: The furthest one step may move the clock: ten years, more than any token lives.
+MAX_CLOCK_STEP = 10 * 365 * 24 * 3600
+
+
+def clock_step(value: object) -> float | None:
+    """``value`` as seconds to move the clock, or None when it is not a usable step.
+
+    NaN, infinities and astronomic values are refused: with them in the clock's offset
+    every later timestamp fails to convert, and the sandbox answers 500 until a reset.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds <= MAX_CLOCK_STEP else None  # NaN fails both
+
+
 @bp.post("/clock")
 def advance_clock():
     """Move the sandbox clock forward by ``{"seconds": n}`` (expires codes and tokens)."""
     body = request.get_json(silent=True)
-    seconds = body.get("seconds") if isinstance(body, dict) else None
-    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-        return _bad_request('Send {"seconds": <non-negative number>}')
+    raw = body.get("seconds") if isinstance(body, dict) else None
+    seconds = None if isinstance(raw, str) else clock_step(raw)
+    if seconds is None:
+        return _bad_request(f'Send {{"seconds": <a number from 0 to {MAX_CLOCK_STEP}>}}')
     current_state().advance_clock(seconds)
     return jsonify({"advanced": seconds})
 
@@ -95,12 +115,9 @@ def admin_save():
     if action == "reset":
         state.reset()
     elif action == "clock":
-        try:
-            seconds = float(request.form.get("seconds", ""))
-        except ValueError:
-            seconds = -1
-        if seconds < 0:
-            return _bad_request("Seconds must be a number of 0 or more.")
+        seconds = clock_step(request.form.get("seconds", ""))
+        if seconds is None:
+            return _bad_request(f"Seconds must be a number from 0 to {MAX_CLOCK_STEP}.")
         state.advance_clock(seconds)
     else:
         names = request.form.getlist("fault")

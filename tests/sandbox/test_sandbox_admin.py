@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 
 def test_stats_reports_counts_and_never_tokens(sso, state):
     body = sso.tokens()
@@ -36,6 +38,17 @@ def test_clock_endpoint_expires_codes(sso, state):
     assert sso.client.post("/_sandbox/clock", json={"seconds": 120}).status_code == 200
     assert sso.exchange(code).get_json()["error"] == "invalid_grant"
     assert sso.client.post("/_sandbox/clock", json={"seconds": -1}).status_code == 400
+
+
+@pytest.mark.parametrize("seconds", ["NaN", "Infinity", "1e308", '"120"', "true", "null"])
+def test_clock_refuses_a_step_that_is_not_a_usable_number(sso, state, seconds):
+    before = state.now()
+    answer = sso.client.post(
+        "/_sandbox/clock", data=f'{{"seconds": {seconds}}}', content_type="application/json"
+    )
+    assert answer.status_code == 400
+    assert abs(state.now() - before) < 5  # the clock did not move
+    assert sso.exchange(sso.code()).status_code == 200  # and the sandbox still works
 
 
 def test_reset_forgets_tokens_logins_counts_faults_and_clock_but_keeps_keys(sso, state):

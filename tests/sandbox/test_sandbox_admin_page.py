@@ -54,8 +54,9 @@ def test_the_clock_and_reset_buttons(sso, state):
     token = csrf(sso)
     sso.client.post(ADMIN, data={"csrf_token": token, "action": "clock", "seconds": "120"})
     assert sso.exchange(code).get_json()["error"] == "invalid_grant"  # the code expired
-    bad = {"csrf_token": token, "action": "clock", "seconds": "-1"}
-    assert sso.client.post(ADMIN, data=bad).status_code == 400
+    for seconds in ("-1", "nan", "inf", "1e308", "soon"):
+        bad = {"csrf_token": token, "action": "clock", "seconds": seconds}
+        assert sso.client.post(ADMIN, data=bad).status_code == 400, seconds
     state.faults.add("api_503")
     sso.client.post(ADMIN, data={"csrf_token": token, "action": "reset"})
     assert state.faults == set() and state.counts == {}
