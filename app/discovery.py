@@ -180,6 +180,9 @@ class Discovery:
         self._effective = configured
         self._read_at: float | None = None
         self._tried_at: float | None = None
+        #: Why the last read failed, for /readyz: "unreachable", "http_error",
+        #: "not_json" or "refused" (read, but not trusted); None after a good read.
+        self.failure: str | None = None
 
     def metadata(self) -> ServerMetadata | None:
         """The current metadata, read now if due; None while it cannot be read.
@@ -200,11 +203,12 @@ class Discovery:
                 https_only=self.configured.profile != "sandbox",
             )
         except (requests.RequestException, ValueError) as exc:
+            self.failure = _failure_kind(exc)
             self._log_failure(exc)
             # A document that was good stays in use until a new one is.
             return self._metadata
         with self._lock:
-            self._metadata, self._read_at = metadata, now
+            self._metadata, self._read_at, self.failure = metadata, now, None
             self._effective = apply(self.configured, metadata)
         self._log_success(metadata)
         return metadata
@@ -255,6 +259,17 @@ class Discovery:
                 )
         for warning in metadata.auth_method_warnings(s.token_auth_method):
             log.warning("%s", warning)
+
+
+def _failure_kind(exc: Exception) -> str:
+    """A failed read in one word: was the host reached, and what was wrong with it?"""
+    if isinstance(exc, MetadataRefused):
+        return "refused"
+    if isinstance(exc, requests.HTTPError):
+        return "http_error"
+    if isinstance(exc, requests.RequestException):
+        return "unreachable"
+    return "not_json"
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:

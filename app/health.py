@@ -29,9 +29,11 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     checks = {"session_store": _check_session_store(), "token_store": _check_token_store()}
-    if pagero.discovery is not None:
+    if discovery := pagero.discovery:
+        # "unreachable", "http_error", "not_json" or "refused" (read, not trusted: the log
+        # says why); the configured endpoints stand in meanwhile.
         checks["authorization_server_metadata"] = (
-            "ok" if pagero.discovery.metadata() is not None else "unreachable"
+            "ok" if discovery.metadata() is not None else discovery.failure or "unreachable"
         )
     ready = all(value == "ok" for value in checks.values())
     response = jsonify({"status": "ready" if ready else "unavailable", "checks": checks})

@@ -83,6 +83,10 @@ def test_metadata_naming_another_issuer_is_refused_and_logged(
     for part in ("PAGERO_METADATA_URL", "issuer.invalid", "PAGERO_ISSUER", "mix-up"):
         assert part in message
     assert app.extensions["pagero_client"].discovery.metadata() is None
+    # Reached, but not trusted: readiness says so rather than "unreachable".
+    ready = new_browser().get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["authorization_server_metadata"] == "refused"
     assert_no_leaks(sandbox, browser, caplog)
 
 
@@ -98,6 +102,8 @@ def test_unreachable_metadata_host_neither_blocks_start_up_nor_login(
     assert f"server metadata from PAGERO_METADATA_URL {url} not used (ConnectionError)" in (
         caplog.text
     )
+    checks = new_browser().get("/readyz").json()["checks"]
+    assert checks["authorization_server_metadata"] == "unreachable"
     assert_no_leaks(sandbox, browser, caplog)
 
 
