@@ -130,14 +130,17 @@ class TokenEndpointRejectedClient(TokenRequestError):
 
 
 class TokenEndpointUnavailable(PageroError):
+    """Not reached, or it answered with a server error: the detail says which."""
+
     status = 502
     code = "token_endpoint_unavailable"
-    title = "Pagero's login service could not be reached"
+    title = "Pagero's login service is not available"
 
 
 class TokenEndpointTimeout(TokenEndpointUnavailable):
     status = 504
     code = "token_endpoint_timeout"
+    title = "Pagero's login service did not answer in time"
 
 
 class MalformedTokenResponse(PageroError):
@@ -212,6 +215,7 @@ class ApiUnavailable(PageroError):
 class ApiTimeout(ApiUnavailable):
     status = 504
     code = "api_timeout"
+    title = "The Pagero API did not answer in time"
 
 
 class LoginExpired(NotLoggedIn):
