@@ -73,6 +73,16 @@ class KeyCache:
         return last is None or time.monotonic() - last >= self.MIN_REFRESH_INTERVAL
 
 
+#: What a joserfc error that carries no description of its own means here.
+_UNDESCRIBED = {"bad_signature": "the signature does not match the issuer's published keys"}
+
+
+def _reason(exc: JoseError) -> str:
+    """``error: description``; joserfc leaves some descriptions empty."""
+    description = exc.description or _UNDESCRIBED.get(exc.error, "")
+    return f"{exc.error}: {description}" if description else exc.error
+
+
 def validate(
     id_token: str,
     *,
@@ -103,7 +113,7 @@ def validate(
         )
         registry.validate(claims)
     except (JoseError, ValueError) as exc:
-        reason = f"{exc.error}: {exc.description}" if isinstance(exc, JoseError) else str(exc)
+        reason = _reason(exc) if isinstance(exc, JoseError) else str(exc)
         raise errors.InvalidIdToken(f"The id_token from Pagero is not valid ({reason}).") from None
     # Section 3.1.3.7 steps 3-5: with several audiences, azp must name us;
     # an azp naming another client means the token was issued to that client.

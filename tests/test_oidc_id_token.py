@@ -40,7 +40,7 @@ def test_good_id_token_logs_in_and_the_profile_shows_its_claims(browser, sandbox
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
-        ("id_token_bad_signature", "signature"),
+        ("id_token_bad_signature", "bad_signature: the signature does not match"),
         ("id_token_wrong_aud", "aud"),
         ("id_token_wrong_iss", "iss"),
         ("id_token_expired", "expired"),
