@@ -10,6 +10,7 @@ RFC 9457 ``application/problem+json`` document for scripts, chosen by the
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, render_template, request, url_for
@@ -47,19 +48,34 @@ class CallbackError(PageroError):
     title = "The login could not be completed"
 
 
+#: An error code this app repeats (in the page and the problem type): the shape of every
+#: code RFC 6749 and its extensions define, and short.
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+#: RFC 6749 section 4.1.2.1: error_description is printable ASCII without '"' and '\\'.
+_DESCRIPTION = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,300}")
+
+
 class AuthorizationDenied(CallbackError):
-    """Pagero redirected back with ``error=...`` (RFC 6749 section 4.1.2.1)."""
+    """Pagero redirected back with ``error=...`` (RFC 6749 section 4.1.2.1).
+
+    Anyone can send a browser to ``/callback?error=...``, so the page repeats only what
+    has the shape the RFC gives these fields; the caller passes a description only for
+    an answer to a login this browser started.
+    """
 
     title = "Pagero did not log you in"
 
     def __init__(self, error: str, description: str | None):
-        self.error = error
-        if error == "access_denied":
+        if not _ERROR_CODE.fullmatch(error):
+            error = "unreadable_error"
+            text = "Pagero answered with an error, but not with a valid error code."
+        elif error == "access_denied":
             text = "The login was cancelled or access was denied at Pagero."
         else:
             text = f"Pagero answered with the error {error!r}."
-        if description:
+        if description and _DESCRIPTION.fullmatch(description):
             text += f" Pagero said: {description}"
+        self.error = error
         super().__init__(text, error=error)
         self.code = error
 

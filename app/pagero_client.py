@@ -174,11 +174,15 @@ class PageroClient:
         if "error" in params:
             # The error itself is the news; the state only gets used up. RFC 9207
             # section 2.4 applies to error responses too: a foreign one is named so.
+            # Pagero's own words are shown only for an answer to this browser's login:
+            # anyone can send a link to /callback?error=...&error_description=...
+            answered = None
             with suppress(errors.CallbackError):
-                login_state.take(session, _store(), params.get("state"), s.state_max_age)
+                answered = login_state.take(session, _store(), params.get("state"), s.state_max_age)
             if "iss" in params:
                 self._check_issuer(params["iss"])
-            raise errors.AuthorizationDenied(params["error"], params.get("error_description"))
+            description = params.get("error_description") if answered else None
+            raise errors.AuthorizationDenied(params["error"], description)
 
         login = login_state.take(session, _store(), params.get("state"), s.state_max_age)
         self._check_issuer(params.get("iss"))

@@ -128,6 +128,30 @@ def test_cancel_at_pagero_gets_the_access_denied_page(browser, sandbox, ports):
     assert _error_code(again) == "access_denied"
 
 
+def test_an_error_answers_description_is_shown_only_for_this_browsers_login(browser, sandbox):
+    page = browser.get(browser.open_login().headers["Location"])
+    back = browser.submit_login(page, "", "", cancel=True).headers["Location"]
+    said = "The resource owner or authorization server denied the request"  # Authlib's
+    assert query_of(back)["error_description"] == [said]
+    answered = browser.get(back)
+    assert _error_code(answered) == "access_denied"
+    assert f"Pagero said: {said}" in answered.text
+    # Words in a link anyone can send (no state of this browser's) are not repeated.
+    forged = browser.get("/callback?error=access_denied&error_description=Call+555-0100")
+    assert _error_code(forged) == "access_denied"
+    assert "555-0100" not in forged.text
+
+
+@pytest.mark.parametrize("error", ["", "%3Cscript%3Ealert(1)", "a" * 65, "no%20spaces"])
+def test_an_error_code_of_the_wrong_shape_is_not_repeated(browser, sandbox, error):
+    response = browser.get(f"/callback?error={error}", headers={"Accept": "application/json"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["type"] == "urn:pagero-client:error:unreadable_error"
+    assert "script" not in response.text and "aaaa" not in response.text
+    assert "spaces" not in response.text
+
+
 def test_error_answer_from_another_issuer_is_named_as_such(browser, sandbox):
     sandbox.faults.add("wrong_iss")
     page = browser.get(browser.open_login().headers["Location"])
