@@ -300,7 +300,7 @@ def call_api(
             headers=headers,
             chunked=chunked,
             redirect=False,
-            retries=resend_if_closed(body),
+            retries=resend_if_closed(method, body),
             preload_content=False,
             decode_content=False,
             timeout=_timeout(settings.http_connect_timeout, settings.http_read_timeout),

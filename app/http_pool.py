@@ -50,9 +50,11 @@ class ResendIfClosed(Retry):
     Browsers send such a request again on a new connection (RFC 9112 section
     9.3.1 allows it when nothing was processed), and so does this.
 
-    Even for a token request (not idempotent) one more try is never worse than
-    the user's next click: had the server used the code or refresh token after
-    all, both would present it again. Timeouts and refused connections are not
+    Even for a token request (a POST) one more try is never worse than the user's
+    next click: a code or refresh token works once, so a server that used it after
+    all refuses the second try, as it would refuse the next click's. A request the
+    proxy forwards for a page has no such guarantee, and only an idempotent one is
+    sent again (:func:`resend_if_closed`). Timeouts and refused connections are not
     retried: they mean the server is slow or down, and waiting twice helps no one.
     """
 
@@ -85,9 +87,21 @@ def closed_before_answer(error: BaseException) -> bool:
     )
 
 
-def resend_if_closed(body) -> Retry | bool:
-    """The retry policy for a call whose body is ``body``: a stream cannot be sent twice."""
-    return RESEND_IF_CLOSED if body is None or isinstance(body, bytes) else False
+#: RFC 9110 section 9.2.2: sending one of these twice has the effect of sending it once.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+
+
+def resend_if_closed(method: str, body) -> Retry | bool:
+    """The retry policy for a call the proxy forwards for a page.
+
+    Only an idempotent method is sent again: RFC 9110 section 9.2.2 forbids a proxy to
+    retry a POST or PATCH by itself, because a server that read it and then lost the
+    connection may have acted on it (an invoice sent twice). Such a call ends in a 502
+    and the page decides. A streamed body cannot be sent twice at all. (The app's own
+    token requests are resent whatever their method: see :class:`ResendIfClosed`.)
+    """
+    replayable = body is None or isinstance(body, bytes)
+    return RESEND_IF_CLOSED if replayable and method in IDEMPOTENT_METHODS else False
 
 
 def pooled_session(pool_size: int = 64) -> requests.Session:

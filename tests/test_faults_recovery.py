@@ -180,6 +180,7 @@ class ClosingUpstream:
     def __init__(self, body: bytes):
         self.body = body
         self.connections = 0
+        self.requests = 0  # read whole, answered or not
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
@@ -205,8 +206,7 @@ class ClosingUpstream:
             conn.sendall(head.encode() + self.body)
             self._read_request(conn)  # the next request: closed unanswered
 
-    @staticmethod
-    def _read_request(conn: socket.socket) -> bool:
+    def _read_request(self, conn: socket.socket) -> bool:
         data = b""
         while b"\r\n\r\n" not in data:
             try:
@@ -221,6 +221,7 @@ class ClosingUpstream:
         missing = int(length.group(1)) - len(body) if length else 0
         while missing > 0:
             missing -= len(conn.recv(missing))
+        self.requests += 1
         return True
 
     def close(self) -> None:
@@ -246,6 +247,26 @@ def test_api_call_on_a_connection_the_api_just_closed_is_sent_again(
     assert browser.get(DOCS).status_code == 200
     assert browser.get(DOCS).status_code == 200  # not a 502: sent again on a new connection
     assert closing_upstream.connections == 2
+
+
+@pytest.mark.parametrize("closing_upstream", [b'{"id": "d1"}'], indirect=True, ids=["api"])
+def test_a_post_the_api_may_have_read_is_never_sent_twice_a_delete_is(
+    make_app, new_browser, sandbox, closing_upstream
+):
+    """RFC 9110 section 9.2.2: a proxy must not retry a non-idempotent request itself."""
+    make_app(PAGERO_API_BASE_URL=f"http://127.0.0.1:{closing_upstream.port}/api")
+    browser = new_browser()
+    browser.login()
+    write = {"X-CSRF": "1", "Accept": "application/json"}
+    assert browser.post(DOCS, json={"n": 1}, headers=write).status_code == 200
+    lost = browser.post(DOCS, json={"n": 2}, headers=write)  # read, then the line went dead
+    assert lost.status_code == 502
+    assert lost.json()["type"] == "urn:pagero-client:error:api_unavailable"
+    assert closing_upstream.requests == 2  # the second POST arrived once, never again
+    assert browser._send("DELETE", DOCS + "/d1", headers=write).status_code == 200
+    gone = browser._send("DELETE", DOCS + "/d1", headers=write)  # idempotent: sent again
+    assert gone.status_code == 200
+    assert closing_upstream.connections == 3
 
 
 class BrokenOffUpstream(ClosingUpstream):
