@@ -39,6 +39,9 @@ from . import discovery, errors, id_token, login_state, tokens
 from .http_pool import Route, pooled_session
 from .token_store import TokenStore
 
+#: Shown instead of a value from an answer that is not bound to this browser's login.
+NOT_REPEATED = "(not repeated: this answer does not belong to a login started in this browser)"
+
 log = logging.getLogger(__name__)
 
 #: Seconds to wait for the server metadata (at most; PAGERO_HTTP_READ_TIMEOUT if shorter).
@@ -180,7 +183,7 @@ class PageroClient:
             with suppress(errors.CallbackError):
                 answered = login_state.take(session, _store(), params.get("state"), s.state_max_age)
             if "iss" in params:
-                self._check_issuer(params["iss"])
+                self._check_issuer(params["iss"], repeat=answered is not None)
             description = params.get("error_description") if answered else None
             raise errors.AuthorizationDenied(params["error"], description)
 
@@ -191,7 +194,10 @@ class PageroClient:
             raise errors.MissingCode("The answer from Pagero has no authorization code.")
         return login, code
 
-    def _check_issuer(self, issuer: str | None) -> None:
+    def _check_issuer(self, issuer: str | None, repeat: bool = True) -> None:
+        """RFC 9207 section 2.4. The issuer that arrived is shown to help fix
+        ``PAGERO_ISSUER``, but only with ``repeat``: for an answer to this browser's
+        login, not for a link anyone can craft."""
         s = self.settings
         if issuer is None:
             if s.require_iss:
@@ -205,7 +211,7 @@ class PageroClient:
                 "The answer says it comes from a different authorization server than the "
                 "one configured (RFC 9207). If the server is right, set PAGERO_ISSUER to "
                 "the issuer that arrived.",
-                received_issuer=issuer,
+                received_issuer=issuer if repeat else NOT_REPEATED,
                 expected_issuer=s.issuer,
             )
 

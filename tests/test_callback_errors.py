@@ -140,6 +140,9 @@ def test_an_error_answers_description_is_shown_only_for_this_browsers_login(brow
     forged = browser.get("/callback?error=access_denied&error_description=Call+555-0100")
     assert _error_code(forged) == "access_denied"
     assert "555-0100" not in forged.text
+    forged = browser.get("/callback?error=access_denied&iss=Account+locked,+call+555-0100")
+    assert _error_code(forged) == "issuer_mismatch"  # RFC 9207 still applies
+    assert "555-0100" not in forged.text and "not repeated" in forged.text
 
 
 @pytest.mark.parametrize("error", ["", "%3Cscript%3Ealert(1)", "a" * 65, "no%20spaces"])
