@@ -17,6 +17,7 @@ from secrets import token_hex
 from flask import Flask, g, has_request_context, request
 
 from config import Settings
+from config.access_log import one_line
 
 _PATTERNS = [
     (re.compile(r"(?i)(authorization:?\s*(?:bearer|basic)\s+)[^\s'\"]+"), r"\1[redacted]"),
@@ -59,11 +60,18 @@ def current_request_id() -> str:
 
 
 class RedactingFormatter(logging.Formatter):
-    """Formats as usual (including tracebacks), then removes secrets from the result."""
+    """Formats as usual (including tracebacks), then removes secrets from the result.
+
+    The line itself is kept on one line: a request path or parameter in a message may
+    hold a decoded ``%0A``, and must not start a line of its own that looks like ours.
+    """
 
     def __init__(self, fmt: str, secrets: tuple[str, ...] = ()):
         super().__init__(fmt)
         self.secrets = secrets
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return one_line(super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record), self.secrets)

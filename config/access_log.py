@@ -13,6 +13,8 @@ line is written directly. It is the line gunicorn's own logger prints for
 The path is ``PATH_INFO``, never the query string: ``/callback?code=...`` must
 not reach a log file. No request header is logged (they carry cookies and
 tokens); the response's ``X-Request-ID`` joins the line to the app's own lines.
+A path with a control character in it (``/x%0A...`` decodes to a line break) is
+written escaped (:func:`one_line`), so no request can forge a log line.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from gunicorn.glogging import Logger
 
 #: The same line in gunicorn's format language (``%(M)s`` is the duration in ms).
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x00``), so it stays on
+    its line in a log file; printable text comes back unchanged, at no cost."""
+    if text.isprintable():
+        return text
+    return text.encode("unicode_escape").decode("ascii")
 
 
 class AccessLogger(Logger):
@@ -42,7 +52,7 @@ class AccessLogger(Logger):
                 '%s "%s %s %s" %s %s %dms rid=%s',
                 environ.get("REMOTE_ADDR", "-"),
                 environ.get("REQUEST_METHOD", "-"),
-                environ.get("PATH_INFO", "-"),
+                one_line(environ.get("PATH_INFO", "-")),
                 environ.get("SERVER_PROTOCOL", "-"),
                 status,
                 getattr(resp, "sent", None),

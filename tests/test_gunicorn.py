@@ -98,6 +98,31 @@ def test_the_lean_access_line_is_the_line_gunicorn_would_print(status, sent, hea
     assert "secret-code" not in lean[0] and "pagero_session" not in lean[0]
 
 
+def test_the_access_line_escapes_a_line_break_in_the_path():
+    """gunicorn's own line would let /x%0D%0A... start a forged line; ours escapes it."""
+    import datetime
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from config.access_log import AccessLogger
+
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    logger = AccessLogger(cfg)
+    seen = _Collect()
+    logger.access_log.addHandler(seen)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": '/x\r\n127.0.0.1 "GET /admin HTTP/1.1" 200'}
+    resp = SimpleNamespace(status="404 Not Found", sent=9, headers=[])
+    try:
+        logger.access(resp, None, environ, datetime.timedelta(milliseconds=1))
+    finally:
+        logger.access_log.removeHandler(seen)
+    (line,) = seen.messages
+    assert "\n" not in line and "\r" not in line
+    assert '/x\\r\\n127.0.0.1 "GET /admin' in line
+
+
 class _Collect(logging.Handler):
     def __init__(self):
         super().__init__()

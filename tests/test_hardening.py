@@ -105,6 +105,29 @@ def test_log_lines_carry_the_request_id(tmp_path):
     assert lines and all("[req-42]" in line for line in lines)
 
 
+def test_a_request_cannot_forge_a_log_line(tmp_path):
+    """A decoded %0A in the path is written escaped; a traceback keeps its lines."""
+    app = _app(tmp_path)
+    handler = next(h for h in logging.getLogger("app").handlers if h.get_name())
+    stream = io.StringIO()
+    original = handler.setStream(stream)
+    forged = "2026-11-27 14:21:00,000 INFO app.auth [0] login completed (FORGED)"
+    try:
+        answer = app.test_client().get("/api-proxy/x%0A" + forged.replace(" ", "%20"))
+        assert answer.status_code == 400
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logging.getLogger("app.test").exception("failed at %s", "line\nbreak")
+    finally:
+        handler.setStream(original)
+    lines = stream.getvalue().splitlines()
+    assert not any(line.startswith(forged) for line in lines), lines
+    assert any("bad_api_path" in line and "\\n2026-11-27" in line for line in lines), lines
+    assert any(line.endswith("failed at line\\nbreak") for line in lines)
+    assert "Traceback (most recent call last):" in lines  # on a line of its own
+
+
 def test_json_log_format_is_one_redacted_object_per_line():
     record = logging.LogRecord(
         "app.test", logging.INFO, __file__, 1, "sent Authorization: Bearer %s", ("abc.def",), None
