@@ -106,8 +106,8 @@ def safe_api_path(
 
     Werkzeug has already percent-decoded the URL once; a ``%`` left over means
     double encoding (``%252e%252e``) and is refused, as is any segment that is
-    empty or only dots, or holds a character outside RFC 3986 ``pchar``
-    (which rules out ``\\``, ``@``, whitespace and control characters).
+    empty or only dots (before any ``;`` parameters), or holds a character outside
+    RFC 3986 ``pchar`` (which rules out ``\\``, ``@``, whitespace and control characters).
 
     An encoded slash (``%2F``) is refused too: decoded, it would be forwarded as a
     segment boundary, a different path from the one sent (Apache's
@@ -118,8 +118,9 @@ def safe_api_path(
     if environ is not None and _ENCODED_SLASH in _raw_path(environ):
         raise errors.BadProxyPath("The API path must not contain an encoded slash (%2F).")
     segments = path.split("/")
-    # A segment of dots only ('.', '..', and '...' which some servers fold) is refused.
-    if any(not s.strip(".") or not _SEGMENT.match(s) for s in segments):
+    # A segment of dots only ('.', '..', and '...' which some servers fold) is refused,
+    # also before a ';' (Tomcat, Jetty and Spring read '..;x' as '..').
+    if any(not s.split(";", 1)[0].strip(".") or not _SEGMENT.match(s) for s in segments):
         raise errors.BadProxyPath(
             "The API path must be a plain relative path such as 'document/v1/documents'.",
         )
