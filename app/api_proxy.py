@@ -60,6 +60,7 @@ FORWARD_REQUEST_HEADERS = (
     "Range",
 )
 _FORWARD_LOWER = frozenset(h.lower() for h in FORWARD_REQUEST_HEADERS)
+_FORWARD_OR_CONNECTION = _FORWARD_LOWER | {"connection"}
 #: Headers passed back; hop-by-hop headers, Set-Cookie and caching headers never are
 #: (every proxied answer is personal data and leaves as ``Cache-Control: no-store``).
 FORWARD_RESPONSE_HEADERS = (
@@ -271,8 +272,13 @@ def target(path: str, query: str) -> str:
 
 
 def upstream_headers(incoming: Iterable[tuple[str, str]], access_token: str) -> dict[str, str]:
-    """What goes to the API: the allow-listed request headers, and the bearer token."""
-    headers = {k: v for k, v in incoming if k.lower() in _FORWARD_LOWER}
+    """What goes to the API: the allow-listed request headers, and the bearer token.
+
+    A header the ``Connection`` header names is meant for this hop only, and stays
+    here (RFC 9110 section 7.6.1), allow-listed or not."""
+    pairs = [(k, v) for k, v in incoming if k.lower() in _FORWARD_OR_CONNECTION]
+    hop = _connection_listed(v for k, v in pairs if k.lower() == "connection")
+    headers = {k: v for k, v in pairs if k.lower() in _FORWARD_LOWER and k.lower() not in hop}
     # The browser's encodings, not a library default: we relay the bytes as they come.
     if "accept-encoding" not in (k.lower() for k in headers):
         headers["Accept-Encoding"] = "identity"
@@ -323,6 +329,11 @@ def _timeout(connect: float, read: float) -> urllib3.Timeout:
     return urllib3.Timeout(connect=connect, read=read)
 
 
+def _connection_listed(values: Iterable[str]) -> set[str]:
+    """The header names the ``Connection`` header(s) list, lower-cased."""
+    return {name.strip().lower() for value in values for name in value.split(",") if name.strip()}
+
+
 def invalid_token(upstream: urllib3.BaseHTTPResponse) -> bool:
     """RFC 6750 section 3.1: ``error="invalid_token"`` means "get a new token"."""
     challenge = upstream.headers.get("WWW-Authenticate", "")
@@ -332,9 +343,7 @@ def invalid_token(upstream: urllib3.BaseHTTPResponse) -> bool:
 def response_headers(settings: Settings, upstream: urllib3.BaseHTTPResponse) -> dict[str, str]:
     """The allow-listed answer headers; an answer without a type is declared opaque
     bytes (RFC 9110 section 8.3), never left for a framework to call it HTML."""
-    connection = {
-        h.strip().lower() for h in upstream.headers.get("Connection", "").split(",") if h.strip()
-    }
+    connection = _connection_listed(upstream.headers.getlist("Connection"))
     headers = {
         h: upstream.headers[h]
         for h in FORWARD_RESPONSE_HEADERS

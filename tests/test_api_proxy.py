@@ -61,6 +61,12 @@ def test_get_adds_bearer_token_and_forwards_only_allowed_headers(
     assert upstream.headers["Accept-Language"] == "sv-SE"
     for name in ("Cookie", "X-Forwarded-For", "X-Custom"):
         assert name not in upstream.headers
+    # RFC 9110 section 7.6.1: what Connection names is for this hop, allow-listed or not.
+    sandbox_recorder.clear()
+    hop = {"Accept-Language": "sv-SE", "Connection": "keep-alive, Accept-Language"}
+    assert browser.get(DOCS, headers=hop).status_code == 200
+    (upstream,) = sandbox_recorder.to("/api/document/v1/documents")
+    assert "Accept-Language" not in upstream.headers
     assert_no_leaks(sandbox, browser, caplog)
 
 
