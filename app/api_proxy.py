@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 import urllib3
 from flask import Blueprint, Response, redirect, request, session, url_for
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
 from config import Settings
@@ -236,14 +236,29 @@ def _request_body() -> tuple[bytes | BinaryIO | None, bool]:
     length = request.content_length
     if length is not None and length <= REPLAYABLE_BODY:
         return request.stream.read(), True  # 413 here when over PAGERO_PROXY_MAX_BODY
-    if length is None and request.headers.get("Transfer-Encoding", "").lower() != "chunked":
-        return None, True
+    if length is None and "Transfer-Encoding" not in request.headers:
+        return None, True  # no body (the server has checked the codings, chunked last)
     return request.stream, False
 
 
 def _read_chunks(stream) -> Iterator[bytes]:
-    """The incoming body in 64 KiB pieces: memory stays flat however large it is."""
-    while chunk := stream.read(CHUNK):
+    """The incoming body in 64 KiB pieces: memory stays flat however large it is.
+
+    The server decodes the body as it is read, so a malformed chunk or a client that
+    stops halfway shows up here, as the server's own exception: the browser's fault,
+    a 400, not a crash.
+    """
+    while True:
+        try:
+            chunk = stream.read(CHUNK)
+        except HTTPException:
+            raise  # Werkzeug's own answers (413 over PAGERO_PROXY_MAX_BODY, 400)
+        except Exception as exc:
+            raise errors.UnreadableRequestBody(
+                "The request body broke off or was malformed.", reason=type(exc).__name__
+            ) from None
+        if not chunk:
+            return
         yield chunk
 
 
@@ -312,12 +327,12 @@ def call_api(
             decode_content=False,
             timeout=_timeout(settings.http_connect_timeout, settings.http_read_timeout),
         )
-    except RequestEntityTooLarge:
-        raise
+    except (HTTPException, errors.UnreadableRequestBody):
+        raise  # reading the browser's body failed, not the API
     except urllib3.exceptions.ReadTimeoutError:
         raise errors.ApiTimeout("The Pagero API did not answer in time.") from None
     except urllib3.exceptions.HTTPError as exc:
-        if isinstance(exc.__context__, RequestEntityTooLarge):
+        if isinstance(exc.__context__, HTTPException | errors.UnreadableRequestBody):
             raise exc.__context__ from None
         raise errors.ApiUnavailable(
             "The Pagero API could not be reached.", reason=type(exc).__name__

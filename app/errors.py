@@ -192,6 +192,14 @@ class BadProxyPath(PageroError):
     restart_login = False
 
 
+class UnreadableRequestBody(PageroError):
+    """The browser's body broke off or was malformed (a bad chunk) while it streamed."""
+
+    code = "unreadable_request_body"
+    title = "The request body could not be read"
+    restart_login = False
+
+
 class ApiPathNotAllowed(BadProxyPath):
     status = 403
     code = "api_path_not_allowed"

@@ -162,3 +162,43 @@ def test_serving_variables_come_from_dotenv_too_and_the_environment_wins(tmp_pat
     assert settings["workers"] == "3"
     assert settings["bind"] == "['0.0.0.0:5999']"
     assert settings["timeout"] == "42"
+
+
+def _raw_chunked_post(url: str, cookie: str, transfer_encoding: str, body: bytes):
+    """A POST to /api-proxy with a hand-written chunked body; (status, JSON answer)."""
+    import json
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    head = (
+        "POST /api-proxy/document/v1/documents HTTP/1.1\r\n"
+        f"Host: {where.netloc}\r\nCookie: {cookie}\r\nX-CSRF: 1\r\n"
+        "Accept: application/json\r\nContent-Type: application/xml\r\n"
+        f"Transfer-Encoding: {transfer_encoding}\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection((where.hostname, where.port), timeout=15) as sock:
+        sock.sendall(head.encode() + body)
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    status = int(answer.split(b" ", 2)[1])
+    return status, json.loads(answer.partition(b"\r\n\r\n")[2] or b"{}")
+
+
+def test_chunked_uploads_under_gunicorn(gunicorn_app, sandbox, caplog):
+    """Any coding list ending in chunked carries a body; a malformed chunk is a 400."""
+    url, _proc, log_path = gunicorn_app
+    browser = Browser(url)
+    browser.login()
+    cookie = "; ".join(f"{c.name}={c.value}" for c in browser.http.cookies)
+    invoice = b"<Invoice/>"
+    good = b"%x\r\n%s\r\n0\r\n\r\n" % (len(invoice), invoice)
+    for coding in ("chunked", "identity, chunked"):
+        status, sent = _raw_chunked_post(url, cookie, coding, good)
+        assert status == 201 and sent["size"] == len(invoice), (coding, sent)
+    bad = b"5 \r\nhello\r\n0\r\n\r\n"  # a space after the chunk size
+    status, problem = _raw_chunked_post(url, cookie, "chunked", bad)
+    assert status == 400
+    assert problem["type"] == "urn:pagero-client:error:unreadable_request_body"
+    assert "Traceback" not in log_path.read_text()
