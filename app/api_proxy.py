@@ -355,9 +355,19 @@ def invalid_token(upstream: urllib3.BaseHTTPResponse) -> bool:
     return challenge.lower().startswith("bearer") and 'error="invalid_token"' in challenge
 
 
+#: Answers a browser would run script in if it opened them at /api-proxy/...: the API's
+#: HTML or SVG would be a page of this app's origin, with its session. They get a CSP
+#: sandbox (a unique origin, no script, no forms) and load nothing.
+ACTIVE_CONTENT = frozenset(
+    {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml"}
+)
+ACTIVE_CONTENT_POLICY = "sandbox; default-src 'none'; frame-ancestors 'none'"
+
+
 def response_headers(settings: Settings, upstream: urllib3.BaseHTTPResponse) -> dict[str, str]:
     """The allow-listed answer headers; an answer without a type is declared opaque
-    bytes (RFC 9110 section 8.3), never left for a framework to call it HTML."""
+    bytes (RFC 9110 section 8.3), never left for a framework to call it HTML, and
+    active content is sandboxed (:data:`ACTIVE_CONTENT`)."""
     connection = _connection_listed(upstream.headers.getlist("Connection"))
     headers = {
         h: upstream.headers[h]
@@ -370,7 +380,9 @@ def response_headers(settings: Settings, upstream: urllib3.BaseHTTPResponse) -> 
         # A link inside the API becomes the same link through the proxy; any other
         # Location (another host) is dropped rather than followed or leaked.
         headers["Location"] = "/api-proxy/" + location[len(base) :]
-    headers.setdefault("Content-Type", "application/octet-stream")
+    media_type = headers.setdefault("Content-Type", "application/octet-stream")
+    if media_type.partition(";")[0].strip().lower() in ACTIVE_CONTENT:
+        headers["Content-Security-Policy"] = ACTIVE_CONTENT_POLICY
     return headers
 
 

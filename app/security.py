@@ -84,7 +84,10 @@ def apply_security_headers(response: Response, https: bool) -> Response:
     """
     headers = response.headers
     present = {name.lower() for name, _value in headers.items()}
-    for name, value in policy_headers(https, static=request.path.startswith("/static/")):
+    # A static file may be cached; anything else under /static/ (a redirect built from
+    # the request's Host, a 404) may not.
+    static = request.path.startswith("/static/") and response.status_code in (200, 304)
+    for name, value in policy_headers(https, static=static):
         if name.lower() not in present:
             headers.add(name, value)
     return response

@@ -207,6 +207,14 @@ def test_probes_and_headers_never_wait_for_the_metadata(tmp_path, upstream_calls
     assert upstream_calls == []
 
 
+def test_only_a_static_file_may_be_cached_not_a_redirect_under_static(tmp_path):
+    client = _app(tmp_path).test_client()
+    # Werkzeug builds this redirect from the Host header: a shared cache must not keep it.
+    moved = client.get("/static//css/app.css", headers={"Host": "evil.example"})
+    assert moved.status_code == 308 and moved.headers["Cache-Control"] == "no-store"
+    assert client.get("/static/css/app.css").headers.get("Cache-Control") != "no-store"
+
+
 def test_health_probes(tmp_path):
     client = _app(tmp_path).test_client()
     live = client.get("/healthz")
