@@ -136,12 +136,7 @@ class ApiFastLane:
             answer = [(k, v) for k, v in answer if k != "Content-Length"]
         elif status == 304:
             remove_entity_headers(answer)
-        # As apply_security_headers does: a header the answer has already (the
-        # sandbox CSP of active content) is not given a second time.
-        present = {name.lower() for name, _value in answer}
-        answer += [
-            (k, v) for k, v in security.policy_headers(self.https) if k.lower() not in present
-        ]
+        answer += security.missing_policy_headers(answer, self.https)
         answer += [("X-Request-ID", rid), ("Vary", "Cookie")]
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'unknown').upper()}", answer)
         body = body if streamed else [body]

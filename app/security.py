@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hmac
 import secrets
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,15 +82,21 @@ def apply_security_headers(response: Response, https: bool) -> Response:
     built once (:func:`_policy_headers`) and the response's headers are
     scanned once, not once per header.
     """
-    headers = response.headers
-    present = {name.lower() for name, _value in headers.items()}
     # A static file may be cached; anything else under /static/ (a redirect built from
     # the request's Host, a 404) may not.
     static = request.path.startswith("/static/") and response.status_code in (200, 304)
-    for name, value in policy_headers(https, static=static):
-        if name.lower() not in present:
-            headers.add(name, value)
+    for name, value in missing_policy_headers(response.headers.items(), https, static):
+        response.headers.add(name, value)
     return response
+
+
+def missing_policy_headers(
+    present: Iterable[tuple[str, str]], https: bool, static: bool = False
+) -> list[tuple[str, str]]:
+    """The policy headers an answer with headers ``present`` lacks (a header it has, such
+    as the sandbox CSP of the API's markup, is never given a second time)."""
+    names = {name.lower() for name, _value in present}
+    return [(k, v) for k, v in policy_headers(https, static) if k.lower() not in names]
 
 
 def policy_headers(https: bool, static: bool = False) -> tuple[tuple[str, str], ...]:
