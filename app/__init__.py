@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Settings, load_settings
 
-from . import api_fast_lane, api_proxy, auth, flow_trace, health, pages, session_api, session_store
+from . import api_proxy, auth, flow_trace, health, pages, session_api, session_store
 from .errors import register_error_handlers
 from .logging_setup import configure_logging, init_request_ids
 from .pagero_client import pagero
@@ -59,7 +59,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .doctor import cli as pagero_cli
 
     app.cli.add_command(pagero_cli)
-    api_fast_lane.init_app(app)
     if settings.trusted_proxy_hops:
         # Only as many X-Forwarded-* entries as there are proxies we run: a
         # client can prepend its own, and trusting those would let it choose

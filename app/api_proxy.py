@@ -14,9 +14,10 @@ here, on the server, so the token never reaches the browser:
   answers ``401 invalid_token``; the request is then retried once when its body
   could be kept (no body, or at most :data:`REPLAYABLE_BODY` bytes).
 
-This view is the whole proxy. The everyday call (a logged-in ``GET`` whose token needs
-no refresh) is answered before Flask by :mod:`app.api_fast_lane`, with the public
-functions below, to save CPU; every other case, and every failure, comes here.
+This view is the whole proxy: one path for every call, kept lean (one store read, no
+session write for a call that changes nothing). A call waits for Pagero on a greenlet
+under gunicorn's gevent worker, so waiting costs memory, not a thread; how many may wait
+at once is capped (``PAGERO_MAX_IN_FLIGHT``, :mod:`app.in_flight`).
 """
 
 from __future__ import annotations
@@ -80,9 +81,6 @@ FORWARD_RESPONSE_HEADERS = (
 #: a refresh; larger ones stream straight through and are sent once.
 REPLAYABLE_BODY = 1024 * 1024
 CHUNK = 64 * 1024
-#: The access token of this request's first try, when the fast lane (app/api_fast_lane.py)
-#: sent it and the API refused it: the view's call is then the one retry, after a refresh.
-REFUSED_TOKEN = "pagero.api_proxy.refused_token"  # noqa: S105 - a WSGI environ key
 
 # RFC 3986 pchar without '%' (already decoded once by Werkzeug) and without '@'.
 _SEGMENT = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:-]+$")
@@ -154,10 +152,9 @@ def proxy(path: str):
     request.max_content_length = settings.proxy_max_body
     body, replayable = _request_body()
     started = time.monotonic()
-    refused = request.environ.get(REFUSED_TOKEN)  # already sent once, by the fast lane
-    token_set = tokens.fresh(session, pagero.refresh, rejected=refused)
+    token_set = tokens.fresh(session, pagero.refresh)
     upstream = _send(settings, path, token_set, body)
-    if refused is None and upstream.status == 401 and invalid_token(upstream):
+    if upstream.status == 401 and invalid_token(upstream):
         upstream.drain_conn()
         upstream.release_conn()
         token_set = tokens.fresh(session, pagero.refresh, rejected=token_set.access_token)
@@ -252,7 +249,7 @@ def _read_chunks(stream) -> Iterator[bytes]:
         try:
             chunk = stream.read(CHUNK)
         except HTTPException:
-            raise  # Werkzeug's own answers (413 over PAGERO_PROXY_MAX_BODY, 400)
+            raise  # Werkzeug's own answers (413 over PAGERO_PROXY_MAX_BODY, 400, 408)
         except Exception as exc:
             raise errors.UnreadableRequestBody(
                 "The request body broke off or was malformed.", reason=type(exc).__name__
@@ -314,19 +311,20 @@ def call_api(
     measured by ``make bench``). Failures come out as the errors the user sees.
     """
     try:
-        return pagero.api.pool().urlopen(
-            method,
-            pagero.api.prefix + rest,
-            assert_same_host=False,
-            body=body,
-            headers=headers,
-            chunked=chunked,
-            redirect=False,
-            retries=resend_if_closed(method, body),
-            preload_content=False,
-            decode_content=False,
-            timeout=_timeout(settings.http_connect_timeout, settings.http_read_timeout),
-        )
+        with pagero.in_flight.slot("api"):
+            return pagero.api.pool().urlopen(
+                method,
+                pagero.api.prefix + rest,
+                assert_same_host=False,
+                body=body,
+                headers=headers,
+                chunked=chunked,
+                redirect=False,
+                retries=resend_if_closed(method, body),
+                preload_content=False,
+                decode_content=False,
+                timeout=_timeout(settings.http_connect_timeout, settings.http_read_timeout),
+            )
     except (HTTPException, errors.UnreadableRequestBody):
         raise  # reading the browser's body failed, not the API
     except urllib3.exceptions.ReadTimeoutError:

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,14 @@ class UnreadableRequestBody(PageroError):
     restart_login = False
 
 
+class RequestBodyTimeout(UnreadableRequestBody):
+    """The client stopped sending its body for ``GUNICORN_CLIENT_TIMEOUT`` seconds."""
+
+    status = 408
+    code = "request_body_timeout"
+    title = "The request body did not arrive in time"
+
+
 class ApiPathNotAllowed(BadProxyPath):
     status = 403
     code = "api_path_not_allowed"
@@ -240,6 +248,16 @@ class ApiTimeout(ApiUnavailable):
     status = 504
     code = "api_timeout"
     title = "The Pagero API did not answer in time"
+
+
+class PageroBusy(PageroError):
+    """The worker already has ``PAGERO_MAX_IN_FLIGHT`` calls waiting on Pagero
+    (:mod:`app.in_flight`): refused at once, so the client may retry elsewhere or later."""
+
+    status = 503
+    code = "too_many_waiting"
+    title = "Too many requests are waiting for Pagero"
+    restart_login = False
 
 
 class LoginExpired(NotLoggedIn):
@@ -296,6 +314,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException):
+        if isinstance(error, ClientDisconnected) and isinstance(error.__context__, TimeoutError):
+            # Werkzeug reports a body read that timed out as a disconnect; it was the
+            # client's silence (GUNICORN_CLIENT_TIMEOUT, config/gunicorn.py).
+            return handle_pagero_error(
+                RequestBodyTimeout("The request body stopped arriving before its end.")
+            )
         generic = PageroError(error.description or error.name)
         generic.status = error.code or 500
         generic.code = error.name.lower().replace(" ", "_")

@@ -170,13 +170,6 @@ def api_call_event(
     )
 
 
-def store_later(store: TraceStore, key: str, events: list[dict[str, Any]]) -> Callable[[], None]:
-    """The write of ``events`` to the trace ``key``, to run once the answer went out
-    (:mod:`app.api_fast_lane`, which records its API calls outside Flask)."""
-    ttl = _known_settings().session_lifetime
-    return _quietly(store.append, key, events, MAX_EVENTS, ttl)
-
-
 def _before_request() -> None:
     g.flow_trace_t0 = time.time()
     g.flow_trace_m0 = time.monotonic()

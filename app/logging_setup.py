@@ -44,8 +44,7 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 class RequestIdFilter(logging.Filter):
     """Puts the current request's id on every record (``-`` outside a request),
-    unless the caller named it (``extra={"request_id": ...}``, where no Flask
-    request context exists: :mod:`app.api_fast_lane`)."""
+    unless the caller named it (``extra={"request_id": ...}``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "request_id", None) is None:

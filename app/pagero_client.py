@@ -37,6 +37,7 @@ from config import Settings
 
 from . import discovery, errors, id_token, login_state, tokens
 from .http_pool import Route, pooled_session
+from .in_flight import InFlight
 from .token_store import TokenStore
 
 #: Shown instead of a value from an answer that is not bound to this browser's login.
@@ -73,6 +74,8 @@ class PageroClient:
         #: How ``http`` reaches the API, for the API proxy's hot path on urllib3.
         self.api: Route | None = None
         self.keys: id_token.KeyCache | None = None
+        #: Calls of this worker waiting on Pagero (``PAGERO_MAX_IN_FLIGHT``).
+        self.in_flight: InFlight | None = None
         if app is not None:
             self.init_app(app)
 
@@ -96,12 +99,14 @@ class PageroClient:
 
     def init_app(self, app: Flask) -> None:
         self.settings = app.config["PAGERO_SETTINGS"]
-        self.http = pooled_session()
+        # As many kept-alive connections as calls may wait: none is opened to be thrown away.
+        self.http = pooled_session(self.configured.max_in_flight)
         #: Called with (exception, start time) for a token-endpoint call that got no
         #: answer, which ``requests``' response hooks never see (the flow trace uses it).
         self.unanswered_hooks: list[Callable[[Exception, float], None]] = []
         self.api = Route(self.http, self.configured.api_base_url)
         self.keys = id_token.KeyCache(self._fetch_jwks)
+        self.in_flight = InFlight(self.configured.max_in_flight)
         if self.discovery is not None:
             # Not read here: start-up must not wait for, or die of, an unreachable host.
             log.info(
@@ -326,7 +331,8 @@ class PageroClient:
         client = self._oauth(scope=scope)
         started = time.time()
         try:
-            return dict(call(client))
+            with self.in_flight.slot("token endpoint"):
+                return dict(call(client))
         except (requests.ConnectionError, requests.Timeout) as exc:
             for hook in self.unanswered_hooks:
                 hook(exc, started)

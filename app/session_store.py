@@ -37,9 +37,6 @@ log = logging.getLogger(__name__)
 
 #: How often an active session's "last seen" time is written (seconds).
 SEEN_WRITE_INTERVAL = 60
-#: Set in the WSGI environ when this request already failed to read the store (the API
-#: proxy's fast lane tried first): Flask's session then does not wait a second time.
-STORE_FAILED = "pagero.session_store.failed"
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:
@@ -65,18 +62,9 @@ class _ResilientSessions:
 
     token_store: TokenStore
 
-    def read_with_tokens(self, sid: str) -> tuple[dict | None, dict | None]:
-        """The session stored under ``sid`` and the token record it leads to, read
-        without Flask (:mod:`app.api_fast_lane`). Store errors propagate."""
-        data = self._retrieve_session_data(self._get_store_id(sid))
-        key = data.get(tokens.TOKEN_KEY) if data else None
-        return data, (tokens.record_for(key, self.token_store) if key else None)
-
     def open_session(self, app: Flask, request) -> Any:
-        failed = request.environ.get(STORE_FAILED)
         try:
-            if failed is None:
-                return super().open_session(app, request)
+            return super().open_session(app, request)
         except STORE_ERRORS as exc:
             failed = type(exc).__name__
         log.error("session store unreachable while opening: %s", failed)
@@ -128,11 +116,6 @@ class ResilientRedisSessions(_ResilientSessions, RedisSessionInterface):
         data, raw_tokens = self._read_both(sid)
         tokens.prefetched(sid, raw_tokens)
         return data
-
-    def read_with_tokens(self, sid: str) -> tuple[dict | None, dict | None]:
-        data, raw_tokens = self._read_both(sid)
-        key = data.get(tokens.TOKEN_KEY) if data else None
-        return data, (tokens.record_for(key, self.token_store, (sid, raw_tokens)) if key else None)
 
     def _read_both(self, sid: str) -> tuple[dict | None, bytes | None]:
         keys = [self._get_store_id(sid), self.token_store.redis_key(sid)]

@@ -94,13 +94,19 @@ class FileTokenStore(TokenStore):
     """Token sets as small files, one per login, shared by the workers of one machine.
 
     Writes go to a temporary file renamed over the old one, so a reader sees
-    the old pair or the new pair, never half of one. Locks are ``flock`` on a
-    fixed set of striped lock files: a lock file per key would have to be
-    deleted some day, and deleting a lock file another process waits on
-    silently gives two processes "the" lock.
+    the old pair or the new pair, never half of one.
+
+    Locks are ``flock`` on one lock file per key, so two sessions never wait for each
+    other (a refresh can wait seconds on a slow token endpoint). The holder deletes the
+    file before it lets go, so lock files do not pile up; a waiter that then gets the
+    lock on the deleted file sees that the path no longer leads to it, and tries again
+    (:meth:`lock`). The wait polls with a non-blocking ``flock`` and ``time.sleep``: a
+    blocking ``flock`` would stop every greenlet of a gevent worker, the sleep lets
+    them run.
     """
 
-    STRIPES = 256
+    #: How often a waiting request tries the lock again (seconds).
+    LOCK_POLL = 0.005
 
     def __init__(self, directory: str):
         self.directory = directory
@@ -152,24 +158,38 @@ class FileTokenStore(TokenStore):
 
     @contextlib.contextmanager
     def lock(self, key: str, timeout: float) -> Iterator[None]:
-        stripe = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % self.STRIPES
-        path = os.path.join(self.directory, "locks", f"{stripe:03d}.lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        name = hashlib.sha256(f"{self.kind}:{key}".encode()).hexdigest()
+        path = os.path.join(self.directory, "locks", f"{name}.lock")
+        fd = self._acquire(path, time.monotonic() + timeout)
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise LockTimeout(self.kind) from None  # never the key: it is a session id
-                    time.sleep(0.005)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            yield
         finally:
+            # Deleted while still held: whoever waits on this file finds it gone (below).
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _acquire(self, path: str, deadline: float) -> int:
+        """An open descriptor holding the lock on the file now at ``path``."""
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(self.kind) from None  # never the key: it is a session id
+                time.sleep(self.LOCK_POLL)
+                continue
+            try:
+                if os.path.samestat(os.fstat(fd), os.stat(path)):
+                    return fd  # the file we locked is still the key's lock file
+            except FileNotFoundError:
+                pass
+            # The last holder deleted this file after we opened it: ours is a lock on
+            # nothing anyone else will look at. Open the key's current file instead.
+            fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
     def check(self) -> None:

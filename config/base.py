@@ -167,10 +167,10 @@ FIELDS: tuple[Field, ...] = (
         "Record each browser session's flow steps, masked, and show them at /trace (for QA).",
     ),
     Field(
-        "PAGERO_PROXY_FAST_LANE",
-        "proxy_fast_lane",
-        f.parse_bool,
-        "Answer /api-proxy's common call (a logged-in GET) below Flask (app/api_fast_lane.py).",
+        "PAGERO_MAX_IN_FLIGHT",
+        "max_in_flight",
+        f.parse_positive_int,
+        "Calls one worker lets wait on Pagero at once; beyond it a fast 503 (app/in_flight.py).",
     ),
     Field(
         "PAGERO_PROXY_MAX_BODY",
@@ -265,7 +265,7 @@ class Settings:
     refresh_margin: int
     api_allowed_paths: tuple[str, ...] | None
     proxy_max_body: int
-    proxy_fast_lane: bool
+    max_in_flight: int
     flow_trace: bool
     secret_key: str | None = field(repr=False)
     session_backend: str

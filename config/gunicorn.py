@@ -3,6 +3,14 @@
 The Dockerfile, ``make demo`` and the tests all start the app with exactly
 this command, so what is tested is what ships. Every value comes from the
 environment with a default that suits a small container.
+
+The serving model is gunicorn's gevent worker (README, "Serving model"). Pagero is
+remote: every token or API call waits 50-300 ms on the network. With threads, each
+waiting call holds one of ``workers x threads`` threads, and a slow Pagero stops the app
+answering anyone, health probes included. Under gevent a waiting call is a greenlet
+parked on its socket; a worker keeps ``GUNICORN_WORKER_CONNECTIONS`` connections going
+at once, and what bounds the calls waiting on Pagero is the app's own explicit cap
+(``PAGERO_MAX_IN_FLIGHT``), answered with a fast 503 beyond it.
 """
 
 import os
@@ -16,16 +24,38 @@ from dotenv import find_dotenv, load_dotenv
 load_dotenv(find_dotenv(usecwd=True), override=False)
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('APP_PORT', '5000')}")
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-# gthread, serving a busy kept-alive connection's next request in the thread that
-# answered the last one (GUNICORN_KEEPALIVE_LINGER_MS, see config/worker.py).
-worker_class = "config.worker.KeepAliveThreadWorker"
+
+
+def _whole(name: str, default: str, low: int = 1) -> int:
+    """A whole number from ``name``; a bad value stops the start, naming the variable."""
+    value = os.environ.get(name, default)
+    try:
+        number = int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not {value!r}") from None
+    if number < low:
+        raise SystemExit(f"{name} must be at least {low}, not {number}")
+    return number
+
+
+workers = _whole("GUNICORN_WORKERS", "2")
+# Every blocking call on a request path cooperates once gevent has patched the standard
+# library (the worker does that before it loads the app): requests/urllib3 and redis-py
+# sockets, time.sleep in the store locks' waits. Nothing here uses a C driver that would not.
+worker_class = "gevent"
+# Connections one worker serves at once (each a greenlet: tens of kB, not a thread).
+worker_connections = _whole("GUNICORN_WORKER_CONNECTIONS", "1000")
 # Longer than PAGERO_HTTP_READ_TIMEOUT, so a slow Pagero gives the user a clear
 # 504 page from the app instead of a killed worker.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+timeout = _whole("GUNICORN_TIMEOUT", "60")
+graceful_timeout = _whole("GUNICORN_GRACEFUL_TIMEOUT", "20")
+# Also the deadline for a request's line and headers: gevent's worker reads them under a
+# timer of this many seconds, so a client that sends its headers a byte at a time
+# (slowloris) is cut off. Hence at least 1: 0 would switch that timer off.
+keepalive = _whole("GUNICORN_KEEPALIVE", "5")
+#: Seconds a client may stay silent while it sends its body or reads the answer; then the
+#: connection is closed (a body that never arrives does not hold a connection forever).
+client_timeout = _whole("GUNICORN_CLIENT_TIMEOUT", "30")
 # Workers prove they are alive by touching a file after every request. In memory,
 # not on a container's disk layer (gunicorn's own advice for Docker); gunicorn
 # creates the file with mkstemp, so a shared folder is safe.
@@ -44,6 +74,19 @@ logger_class = "config.access_log.AccessLogger"
 # gunicorn 27's control socket would live in $HOME, which the container's
 # unprivileged user cannot write; nothing here uses it.
 control_socket_disable = True
+
+
+def pre_request(worker, req) -> None:
+    """Give the client's socket an idle timeout before the app reads the body.
+
+    gunicorn reads the request line and headers under the keep-alive timer (above); the
+    body is read later, by the app, with no timer at all. A socket timeout bounds each
+    wait for the client's next bytes, so a stalled upload ends in the app's 400
+    (``unreadable_request_body``) instead of holding its connection open.
+    """
+    sock = getattr(getattr(req, "unreader", None), "sock", None)
+    if sock is not None:
+        sock.settimeout(client_timeout)
 
 
 def on_starting(server) -> None:

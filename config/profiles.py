@@ -42,9 +42,9 @@ class BaseProfile:
         # ProductionProfile for why a guessed URL is not used by default.
         "PAGERO_DISCOVERY": "false",
         "PAGERO_PROXY_MAX_BODY": str(256 * 1024 * 1024),
-        # The view alone is the complete proxy; the fast lane serves its common call
-        # with less CPU (README, "The fast lane"); it records the flow trace too.
-        "PAGERO_PROXY_FAST_LANE": "true",
+        # Below GUNICORN_WORKER_CONNECTIONS (1000), so a worker full of calls waiting on
+        # a slow Pagero still has connections for probes, pages and the 503s themselves.
+        "PAGERO_MAX_IN_FLIGHT": "500",
         # The flow trace shows masked tokens and codes to the browser that owns them;
         # a QA tool, so production has it only when an operator switches it on.
         "PAGERO_FLOW_TRACE": "false",

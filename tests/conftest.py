@@ -84,23 +84,10 @@ def app_server(ports) -> Iterator[LiveServer]:
     server.stop()
 
 
-def pytest_generate_tests(metafunc) -> None:
-    if "lane" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_lanes"):
-        metafunc.parametrize("lane", ["fast lane", "view only"], indirect=True)
-
-
 @pytest.fixture
-def lane(request) -> str:
-    """How /api-proxy runs: the default, or each way in turn under
-    ``tests.proxy_helpers.BOTH_LANES``."""
-    return getattr(request, "param", "fast lane")
-
-
-@pytest.fixture
-def app_settings(ports, tmp_path, lane) -> dict[str, Any]:
+def app_settings(ports, tmp_path) -> dict[str, Any]:
     """The app's configuration against the test sandbox (sandbox profile defaults)."""
     return {
-        "PAGERO_PROXY_FAST_LANE": "true" if lane == "fast lane" else "false",
         "PAGERO_ENV": "sandbox",
         "APP_PORT": str(ports["app"]),
         "SANDBOX_PORT": str(ports["sandbox"]),

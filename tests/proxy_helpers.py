@@ -6,13 +6,6 @@ import http.client
 import json
 from urllib.parse import urlsplit
 
-import pytest
-
-#: ``pytestmark = BOTH_LANES`` runs a module's tests that build an app in-process with
-#: /api-proxy's fast lane (the default, app/api_fast_lane.py) and with the view alone:
-#: the two must answer alike (tests/conftest.py ``pytest_generate_tests``).
-BOTH_LANES = pytest.mark.both_lanes
-
 
 def raw_request(browser, method: str, path: str, headers=None, body: bytes | None = None):
     """Send the request line byte for byte (requests would normalise dot segments)."""

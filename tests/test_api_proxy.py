@@ -10,9 +10,6 @@ import urllib3
 
 from app import api_proxy
 from tests.leaks import assert_no_leaks
-from tests.proxy_helpers import BOTH_LANES
-
-pytestmark = BOTH_LANES
 
 DOCS = "/api-proxy/document/v1/documents"
 CSRF = {"X-CSRF": "1"}

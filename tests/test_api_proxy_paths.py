@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.proxy_helpers import BOTH_LANES, raw_request
-
-pytestmark = BOTH_LANES
+from tests.proxy_helpers import raw_request
 
 HOSTILE_PATHS = [
     "../oauth/v2/oauth-token",

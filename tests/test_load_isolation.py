@@ -29,7 +29,6 @@ def test_concurrent_logins_each_end_as_their_own_user(
         "PAGERO_ENV": "sandbox",
         "SANDBOX_PORT": str(ports["sandbox"]),
         "GUNICORN_WORKERS": "3",
-        "GUNICORN_THREADS": "8",
         "INSTANCE_PATH": str(tmp_path / "instance"),
         **APP_SETTINGS,
     }

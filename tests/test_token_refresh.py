@@ -7,10 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.browser import Browser
 from tests.leaks import assert_no_leaks
-from tests.proxy_helpers import BOTH_LANES
 from tests.servers import gunicorn
-
-pytestmark = BOTH_LANES
 
 DOCS = "/api-proxy/document/v1/documents"
 
@@ -132,7 +129,6 @@ def test_single_flight_holds_across_gunicorn_worker_processes(ports, sandbox, tm
         PAGERO_ENV="sandbox",
         SANDBOX_PORT=str(ports["sandbox"]),
         GUNICORN_WORKERS="4",
-        GUNICORN_THREADS="4",
         INSTANCE_PATH=str(tmp_path / "instance"),
     ):
         browser = Browser(f"http://localhost:{ports['gunicorn']}")
