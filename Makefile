@@ -1,5 +1,5 @@
 # The README's two commands: `make demo` and `make test`.
-.PHONY: demo test setup lint format bench bench-proxy bench-breakdown bench-configs bench-lanes load
+.PHONY: demo test setup lint format bench bench-slow bench-fast bench-proxy bench-breakdown load
 
 demo: setup
 	bash scripts/demo.sh
@@ -19,7 +19,13 @@ format: setup
 	.venv/bin/ruff check --fix .
 
 # Loopback only, bounded, stops by itself (README, "Performance" and "Load and fault tests").
-bench: setup
+# Two tables: a slow Pagero (wrk, 100 and 400 connections) and the fast local API.
+bench: bench-slow bench-fast
+
+bench-slow: setup
+	.venv/bin/python -m bench.slow_pagero
+
+bench-fast: setup
 	.venv/bin/python -m bench.report
 
 bench-proxy: setup
@@ -28,14 +34,8 @@ bench-proxy: setup
 bench-breakdown: setup
 	.venv/bin/python -m bench.latency_breakdown
 
-# Is a change worth it? The default worker against GUNICORN_KEEPALIVE_LINGER_MS=0, or
-# any other pair: .venv/bin/python -m bench.compare_configs '{"a": {...}, "b": {...}}'
-bench-configs: setup
-	.venv/bin/python -m bench.compare_configs '{"linger 0 ms": {"GUNICORN_KEEPALIVE_LINGER_MS": "0"}, "linger 5 ms (default)": {}}'
-
-# The API proxy's fast lane (app/api_fast_lane.py, the default) against the view alone.
-bench-lanes: setup
-	.venv/bin/python -m bench.compare_configs '{"view alone (FAST_LANE=false)": {"PAGERO_PROXY_FAST_LANE": "false"}, "fast lane (the default)": {}}'
+# Is a change worth it? Any two configurations in alternating rounds:
+#   .venv/bin/python -m bench.compare_configs '{"a": {...}, "b": {...}}'
 
 load: setup
 	.venv/bin/python -m bench.load_logins

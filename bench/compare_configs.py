@@ -1,4 +1,4 @@
-"""Two or more app configurations side by side, in alternating rounds. ``make bench-configs``.
+"""Two or more app configurations side by side, in alternating rounds.
 
 On a shared VM the same code runs up to 40 % faster or slower from one minute to the next,
 so two ``make bench`` runs cannot tell a 10 % change from noise. This starts one sandbox
@@ -7,12 +7,11 @@ each with its own extra environment; the key ``"wsgi"`` names another entry poin
 in every round measures each app in turn, and the API called directly: sequential latency
 over one connection, then requests per second over 8 connections with the app's CPU per
 call. Medians over the rounds are printed, with each configuration's added p50 and share
-of direct (issue 4's targets), and for two configurations the per-round ratios, so a
-change is believed only when most rounds agree. ``make bench-lanes`` compares the API
-proxy's fast lane with the view alone.
+of direct, and for two configurations the per-round ratios, so a change is believed only
+when most rounds agree.
 
     .venv/bin/python -m bench.compare_configs \\
-        '{"no linger": {"GUNICORN_KEEPALIVE_LINGER_MS": "0"}, "default": {}}'
+        '{"one worker": {"GUNICORN_WORKERS": "1"}, "default": {}}'
 
 Nothing leaves this machine.
 """
@@ -54,7 +53,7 @@ def main() -> None:
     results = {name: {"cpu": [], "rps": [], "latency": []} for name in [*configs, DIRECT]}
     with ExitStack() as stack:
         app_urls = [f"http://localhost:{port}" for port in ports.values()]
-        stack.enter_context(servers.sandbox(sandbox_port, app_urls, folder, threads=16))
+        stack.enter_context(servers.sandbox(sandbox_port, app_urls, folder))
         targets = {}
         for name, env in configs.items():
             port = ports[name]

@@ -2,9 +2,8 @@
 
 Starts the sandbox (gunicorn, logging its own handling time per request) and the app under
 the Dockerfile's gunicorn command, one worker, serving ``bench.timed_wsgi:app`` (the app
-with stopwatches, see there): the fast lane answers, as in production, or with ``--view``
-the view (``PAGERO_PROXY_FAST_LANE=false``); with ``--redis`` on Redis sessions (a real
-redis-server), otherwise on files. Then sends proxied and direct calls one at a
+with stopwatches, see there); with ``--redis`` on Redis sessions (a real redis-server),
+otherwise on files. Then sends proxied and direct calls one at a
 time, turn about, over two kept-alive connections, and prints the median of each stage:
 
 * what the client saw, proxied and direct;
@@ -12,8 +11,8 @@ time, turn about, over two kept-alive connections, and prints the median of each
 * inside the sandbox: its own handling of the app's calls and of the direct ones.
 
 The difference between the client's figure and the WSGI call is gunicorn's share (reading
-and parsing the request, handing it to a thread, writing the answer) plus the wake-ups of
-the threads and processes involved. Nothing leaves this machine.
+and parsing the request, switching greenlets, writing the answer) plus the wake-ups of the
+processes involved. Nothing leaves this machine.
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ SANDBOX_LOG_FORMAT = "--access-logformat '%(D)s %(a)s'"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=500, help="calls each way")
-    parser.add_argument("--view", action="store_true", help="the view, not the fast lane")
     parser.add_argument("--redis", action="store_true", help="Redis sessions, not files")
     args = parser.parse_args()
 
@@ -68,7 +66,6 @@ def main() -> None:
                 redis_url=redis_url,
                 wsgi="bench.timed_wsgi:app",
                 PAGERO_FLOW_TRACE="false",
-                PAGERO_PROXY_FAST_LANE="false" if args.view else "true",
                 TIMED_WSGI_OUT=str(folder),
             )
         )
@@ -108,24 +105,18 @@ def main() -> None:
     row("client: the API directly", med(direct))
     row("added by the proxy", med(proxied) - med(direct))
     print("inside the app's worker (one gunicorn worker):")
-    row("WSGI call" + (" (the view)" if args.view else " (the fast lane)"), stages["WSGI call"], 2)
-    common = ("upstream call", "read the answer", "log line")
-    if args.view:
-        for stage in ("open session", "view", "save session"):
-            row(stage, stages[stage], 4)
-        parts = ("token store read", *common)
-        for stage in parts:
-            row(stage, stages[stage], 6)
-        row("checks, headers, response", stages["view"] - sum(stages[s] for s in parts), 6)
-        outside = ("open session", "view", "save session")
-        rest = stages["WSGI call"] - sum(stages[s] for s in outside)
-        row("Flask, the app's hooks, security headers", rest, 4)
-    else:
-        parts = ("session and token read", *common)
-        for stage in parts:
-            row(stage, stages[stage], 4)
-        rest = stages["WSGI call"] - sum(stages[s] for s in parts)
-        row("checks, headers, the answer", rest, 4)
+    row("WSGI call", stages["WSGI call"], 2)
+    for stage in ("open session", "view", "save session"):
+        row(stage, stages[stage], 4)
+    parts = ("upstream call", "read the answer", "log line")
+    if "token store read" in stages:  # files; Redis reads the tokens with the session
+        parts = ("token store read", *parts)
+    for stage in parts:
+        row(stage, stages[stage], 6)
+    row("checks, headers, response", stages["view"] - sum(stages[s] for s in parts), 6)
+    outside = ("open session", "view", "save session")
+    rest = stages["WSGI call"] - sum(stages[s] for s in outside)
+    row("Flask, the app's hooks, security headers", rest, 4)
     row("gunicorn and wake-ups (client - WSGI call)", med(proxied) - stages["WSGI call"], 2)
     print("inside the sandbox (its own handling, gunicorn's request time):")
     row("the app's calls", med(sandbox_times[APP_AGENT][-args.calls :]), 2)

@@ -255,9 +255,7 @@ def sandbox_counts(sandbox_url: str) -> Callable[[], dict[str, int]]:
     return lambda: requests.get(f"{sandbox_url}/_sandbox/stats", timeout=10).json()["counts"]
 
 
-def load_run(
-    backend: str, flows: int, workers: int, threads: int, folder: Path
-) -> tuple[LoadReport, float]:
+def load_run(backend: str, flows: int, workers: int, folder: Path) -> tuple[LoadReport, float]:
     """Start sandbox, Redis (if asked) and app; run the load; return it and its wall time."""
     app_port, sso_port = servers.free_port(), servers.free_port()
     app_url, sso_url = f"http://localhost:{app_port}", f"http://localhost:{sso_port}"
@@ -269,9 +267,7 @@ def load_run(
             servers.sandbox(sso_port, [app_url], folder, SANDBOX_EXTRA_USERS=str(flows))
         )
         stack.enter_context(
-            servers.app(
-                app_port, sso_port, folder, workers, threads, redis_url=redis_url, **APP_SETTINGS
-            )
+            servers.app(app_port, sso_port, folder, workers, redis_url=redis_url, **APP_SETTINGS)
         )
         started = time.monotonic()
         report = run_load(app_url, load_users(flows), sandbox_counts(sso_url))
@@ -282,18 +278,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--flows", type=int, default=200, help="concurrent logins (users)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of the app")
-    parser.add_argument("--threads", type=int, default=8, help="threads per app worker")
     parser.add_argument("--backends", default="filesystem,redis")
     args = parser.parse_args()
 
     failed = False
     folder = Path(tempfile.mkdtemp(prefix="pagero-load-"))
     print(
-        f"{args.flows} concurrent logins, app: gunicorn {args.workers} workers x "
-        f"{args.threads} threads, sandbox: gunicorn 1 worker x 32 threads, loopback"
+        f"{args.flows} concurrent logins, app: gunicorn {args.workers} gevent "
+        "workers, sandbox: gunicorn 1 gevent worker, loopback"
     )
     for backend in args.backends.split(","):
-        report, wall = load_run(backend, args.flows, args.workers, args.threads, folder)
+        report, wall = load_run(backend, args.flows, args.workers, folder)
         problems = report.problems()
         print(
             f"{backend:>10}: {report.logins_per_second:6.1f} logins/s, login p50 "

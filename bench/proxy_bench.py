@@ -279,8 +279,8 @@ def main() -> None:
                     gunicorn,
                     "-w",
                     "1",
-                    "--threads",
-                    "16",
+                    "-k",
+                    "gevent",
                     "-b",
                     f"127.0.0.1:{sso_port}",
                     "sandbox:create_sandbox()",
@@ -321,7 +321,7 @@ def main() -> None:
     print()
     print(
         f"Pagero proxy benchmark  ({os.cpu_count()} CPUs, app: gunicorn {args.workers} workers"
-        f" x 8 threads, sandbox: gunicorn 1 worker x 16 threads, loopback)"
+        " (gevent), sandbox: gunicorn 1 gevent worker, loopback)"
     )
     print(f"{'':34}{'/api-proxy':>14}{'direct':>14}{'ratio/added':>14}")
     for q in (50, 99):

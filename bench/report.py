@@ -156,8 +156,8 @@ def main() -> None:
     print()
     print(
         f"Pagero client benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"app: gunicorn {args.workers} workers x 8 threads, sandbox: gunicorn 1 worker x "
-        "32 threads, loopback"
+        f"app: gunicorn {args.workers} gevent workers, sandbox: gunicorn 1 gevent worker, "
+        "loopback"
     )
     print(table(results, args))
     print(

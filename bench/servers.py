@@ -1,6 +1,6 @@
 """The servers a benchmark or load run needs, on loopback ports, stopped on exit.
 
-* the sandbox under gunicorn: one worker (its state is in memory) with many threads;
+* the sandbox under gunicorn: one gevent worker (its state is in memory);
 * the app with the Dockerfile's own command, ``gunicorn -c config/gunicorn.py wsgi:app``,
   on either session backend;
 * a real ``redis-server`` for the Redis backend, in a throwaway folder.
@@ -66,7 +66,7 @@ def process(
 
 @contextmanager
 def sandbox(
-    port: int, app_urls: list[str], folder: Path, threads: int = 32, **settings: str
+    port: int, app_urls: list[str], folder: Path, **settings: str
 ) -> Iterator[subprocess.Popen]:
     """The Pagero sandbox under gunicorn on ``port``, accepting the apps' callbacks."""
     url = f"http://localhost:{port}"
@@ -81,7 +81,10 @@ def sandbox(
     command = [
         GUNICORN,
         "--workers", "1",
-        "--threads", str(threads),
+        # One process (the state is in memory); gevent, so a delayed answer
+        # (SANDBOX_API_DELAY_MS, SANDBOX_TOKEN_DELAY_MS) holds no thread.
+        "--worker-class", "gevent",
+        "--worker-connections", "4000",
         "--bind", f"127.0.0.1:{port}",
         "--no-control-socket",
         "sandbox:create_sandbox()",
@@ -96,7 +99,6 @@ def app(
     sandbox_port: int,
     folder: Path,
     workers: int = 2,
-    threads: int = 8,
     redis_url: str | None = None,
     wsgi: str = "wsgi:app",
     **settings: str,
@@ -111,7 +113,6 @@ def app(
         "SANDBOX_PORT": str(sandbox_port),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": str(workers),
-        "GUNICORN_THREADS": str(threads),
         "GUNICORN_ACCESS_LOG": "/dev/null",
         "INSTANCE_PATH": str(folder / f"instance-{port}"),
         "LOG_LEVEL": "info",  # production's default

@@ -47,7 +47,6 @@ api_proxy.log_call = _timed("log line", api_proxy.log_call)
 store = app.extensions["token_store"]
 store.get = _timed("token store read", store.get)
 interface = app.session_interface
-interface.read_with_tokens = _timed("session and token read", interface.read_with_tokens)
 interface.open_session = _timed("open session", interface.open_session)
 interface.save_session = _timed("save session", interface.save_session)
 app.view_functions["api_proxy.proxy"] = _timed("view", app.view_functions["api_proxy.proxy"])

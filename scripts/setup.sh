@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on a fresh machine: a virtual environment
-# with the pinned packages, and Chromium and redis-server for the tests.
+# with the pinned packages, Chromium and redis-server for the tests, wrk for `make bench`.
 # Safe to run again: it only reinstalls when a requirements file changed.
 #
 #   scripts/setup.sh            runtime + test tools into .venv; as root on Debian or
-#                               Ubuntu also `apt-get install chromium redis-server` when missing
+#                               Ubuntu also `apt-get install chromium redis-server wrk` when missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +39,10 @@ if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
 fi
 if ! command -v redis-server >/dev/null 2>&1; then
   missing+=(redis-server)
+fi
+# wrk drives `make bench` (hundreds of connections; a Python client would be the bottleneck).
+if ! command -v wrk >/dev/null 2>&1; then
+  missing+=(wrk)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then

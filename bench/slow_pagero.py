@@ -1,0 +1,250 @@
+"""The app in front of a slow Pagero, as users meet it. Part of ``make bench``.
+
+Pagero is remote: every token or API call waits 50-300 ms on the network. What matters
+then is how many calls the app lets wait at once, which a fast local API hides. This
+run puts an API that answers after ``--delay-ms`` (bench/slow_api.py, asyncio: it is
+never the bottleneck) behind the app, and drives both with ``wrk`` (a Python load client
+cannot keep 400 connections busy on two cores without becoming the bottleneck itself):
+
+* ``wrk`` straight at the API (with a bearer token) and at ``/api-proxy`` (with the
+  session cookie), at 100 and 400 connections: throughput ratio, p50, p99;
+* ``/healthz`` polled every 50 ms during the 400-connection run through the app: its p99
+  and worst answer time (a liveness probe must never wait behind Pagero);
+* the app workers' largest resident set during that run;
+* logins per second with the sandbox's token endpoint answering after 200 ms
+  (``SANDBOX_TOKEN_DELAY_MS``) and 200 logins at once.
+
+Everything runs on loopback and stops by itself; the figures are ratios against the
+direct calls of the same run, because this machine's speed swings from hour to hour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from bench import servers
+from bench.load_logins import load_users, run_load
+from bench.proxy_bench import login_through_app
+
+PATH = "/document/v1/documents"
+#: The issue's targets for this table (README, "Performance").
+TARGETS = {
+    "share at 100": 0.9,
+    "p99 vs direct at 100": 1.5,
+    "share at 400": 0.5,
+    "healthz worst (s)": 0.25,
+    "rss (MB)": 150,
+}
+
+
+def wrk(url: str, connections: int, seconds: int, header: str) -> dict[str, float]:
+    """One wrk run: requests/s, p50 and p99 in ms, and errors (non-2xx, socket errors)."""
+    threads = min(2, connections)
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+         "--timeout", "10s", "-H", header, url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    result = {"req/s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for q in ("50", "99"):
+        value, unit = re.search(rf"\s{q}%\s+([\d.]+)(us|ms|s)\b", out).groups()
+        result[f"p{q}"] = float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    result["errors"] = (int(errors.group(1)) if errors else 0) + (
+        sum(int(n) for n in sockets.groups()) if sockets else 0
+    )
+    return result
+
+
+class Poller:
+    """``GET /healthz`` every 50 ms on its own connection, timing each answer."""
+
+    def __init__(self, port: int):
+        self.port, self.samples, self.failures = port, [], 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        while not self.stop.wait(0.05):
+            started = time.perf_counter()
+            try:
+                conn.request("GET", "/healthz")
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+            except OSError:
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            self.samples.append(time.perf_counter() - started)
+            self.failures += not ok
+
+    def __enter__(self) -> Poller:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+class RssPeak:
+    """The largest resident set (MB) of any of the app's workers while it runs."""
+
+    def __init__(self, master_pid: int):
+        self.pids, self.peak = servers.workers_of(master_pid), 0.0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.2):
+            for pid in self.pids:
+                status = Path(f"/proc/{pid}/status").read_text()
+                kb = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+                self.peak = max(self.peak, kb / 1024)
+
+    def __enter__(self) -> RssPeak:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def measure(args: argparse.Namespace, folder: Path) -> dict:
+    app_port, sso_port, api_port = (servers.free_port() for _ in range(3))
+    app_url = f"http://localhost:{app_port}"
+    out: dict = {}
+    api = [sys.executable, "-m", "bench.slow_api", "--port", str(api_port)]
+    with ExitStack() as stack:
+        stack.enter_context(
+            servers.process(
+                [*api, "--delay-ms", str(args.delay_ms)],
+                servers.clean_environ(),
+                api_port,
+                folder / "slow-api.log",
+            )
+        )
+        stack.enter_context(servers.sandbox(sso_port, [app_url], folder))
+        app = stack.enter_context(
+            servers.app(
+                app_port,
+                sso_port,
+                folder,
+                args.workers,
+                PAGERO_FLOW_TRACE="false",
+                PAGERO_API_BASE_URL=f"http://127.0.0.1:{api_port}",
+            )
+        )
+        cookie = "Cookie: " + login_through_app(app_url)
+        bearer = "Authorization: Bearer bench"
+        direct_url = f"http://127.0.0.1:{api_port}{PATH}"
+        proxied_url = f"http://127.0.0.1:{app_port}/api-proxy{PATH}"
+        for connections in (100, 400):
+            wrk(proxied_url, connections, 2, cookie)  # warm up: connections to the API
+            out[f"direct {connections}"] = wrk(direct_url, connections, args.seconds, bearer)
+            if connections == 400:
+                with Poller(app_port) as poller, RssPeak(app.pid) as rss:
+                    out["proxied 400"] = wrk(proxied_url, connections, args.seconds, cookie)
+                out["healthz p99 (ms)"] = statistics.quantiles(poller.samples, n=100)[98] * 1000
+                out["healthz worst (s)"] = max(poller.samples)
+                out["healthz failures"] = poller.failures
+                out["rss (MB)"] = rss.peak
+            else:
+                out[f"proxied {connections}"] = wrk(proxied_url, connections, args.seconds, cookie)
+        stack.close()  # the next sandbox reuses the port the app's redirect URI names
+
+        stack.enter_context(
+            servers.sandbox(
+                sso_port,
+                [app_url],
+                folder,
+                SANDBOX_TOKEN_DELAY_MS=str(args.token_delay_ms),
+                SANDBOX_EXTRA_USERS=str(args.logins),
+            )
+        )
+        stack.enter_context(servers.app(app_port, sso_port, folder, args.workers))
+        load = run_load(app_url, load_users(args.logins))
+        if problems := load.problems():
+            raise SystemExit(f"the login load failed: {problems[:5]}")
+        out["logins/s"] = load.logins_per_second
+        out["login p50"] = load.login_quantile(50)
+    return out
+
+
+def report(r: dict, args: argparse.Namespace) -> str:
+    lines = [
+        f"Slow Pagero: API answering after {args.delay_ms:.0f} ms, wrk {args.seconds} s per row "
+        f"({os.cpu_count()} CPUs; app: gunicorn {args.workers} gevent workers)",
+        f"{'':34}{'direct':>12}{'/api-proxy':>12}{'ratio':>8}",
+    ]
+    for n in (100, 400):
+        d, p = r[f"direct {n}"], r[f"proxied {n}"]
+        lines.append(
+            f"{f'{n} connections: req/s':34}{d['req/s']:>12.0f}{p['req/s']:>12.0f}"
+            f"{p['req/s'] / d['req/s']:>8.2f}"
+        )
+        for q in ("p50", "p99"):
+            lines.append(
+                f"{f'{n} connections: {q} (ms)':34}{d[q]:>12.1f}{p[q]:>12.1f}{p[q] / d[q]:>8.2f}"
+            )
+        lines.append(f"{f'{n} connections: errors':34}{d['errors']:>12}{p['errors']:>12}")
+    lines += [
+        f"{'/healthz during 400: p99 (ms)':34}{r['healthz p99 (ms)']:>24.1f}",
+        f"{'/healthz during 400: worst (ms)':34}{r['healthz worst (s)'] * 1000:>24.1f}",
+        f"{'/healthz during 400: failures':34}{r['healthz failures']:>24}",
+        f"{'worker RSS, 400 in flight (MB)':34}{r['rss (MB)']:>24.1f}",
+        f"{f'logins/s, {args.logins} at once':34}{r['logins/s']:>24.1f}",
+        f"{'login p50 (s)':34}{r['login p50']:>24.2f}",
+        f"(token endpoint answering after {args.token_delay_ms:.0f} ms for the logins)",
+    ]
+    share100 = r["proxied 100"]["req/s"] / r["direct 100"]["req/s"]
+    p99_100 = r["proxied 100"]["p99"] / r["direct 100"]["p99"]
+    share400 = r["proxied 400"]["req/s"] / r["direct 400"]["req/s"]
+    checks = (
+        (f"100 conn share {share100:.2f} >= 0.9", share100 >= TARGETS["share at 100"]),
+        (f"100 conn p99 {p99_100:.2f}x <= 1.5x", p99_100 <= TARGETS["p99 vs direct at 100"]),
+        (f"400 conn share {share400:.2f} >= 0.5", share400 >= TARGETS["share at 400"]),
+        (
+            f"/healthz worst {r['healthz worst (s)']:.3f} s <= 0.25",
+            r["healthz worst (s)"] <= TARGETS["healthz worst (s)"],
+        ),
+        (f"RSS {r['rss (MB)']:.0f} MB < 150", r["rss (MB)"] < TARGETS["rss (MB)"]),
+    )
+    lines.append("Targets: " + ", ".join(f"{t}: {'met' if ok else 'NOT met'}" for t, ok in checks))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--delay-ms", type=float, default=100)
+    parser.add_argument("--token-delay-ms", type=float, default=200)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per row")
+    parser.add_argument("--logins", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: run scripts/setup.sh (apt-get install wrk)")
+    folder = Path(tempfile.mkdtemp(prefix="pagero-slow-"))
+    print(report(measure(args, folder), args))
+
+
+if __name__ == "__main__":
+    main()
