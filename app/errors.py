@@ -46,6 +46,9 @@ class CallbackError(PageroError):
     """The callback was rejected before any token request was made."""
 
     title = "The login could not be completed"
+    #: For an error answer (``/callback?error=...``), which is reported for its error:
+    #: why its ``state`` matched no login of this browser, or None if it did.
+    state_error: CallbackError | None = None
 
 
 #: An error code this app repeats (in the page and the problem type): the shape of every

@@ -68,6 +68,9 @@ REDACTED_FORM = {"client_secret"}
 PLAIN_RESPONSE = {"token_type", "expires_in", "scope", "claims", "error", "error_description"}
 SHOWN_REQUEST_HEADERS = ("Content-Type", "Accept")
 
+#: How the trace names a callback whose state matched no login of this browser.
+FOREIGN_CALLBACK = "a callback that does not belong to a login started in this browser"
+
 STATE_ERRORS = (errors.MissingState, errors.UnknownState, errors.ReusedState, errors.ExpiredState)
 ISSUER_ERRORS = (errors.IssuerMismatch, errors.MissingIssuer)
 
@@ -279,8 +282,21 @@ def _authorize_event(response) -> dict[str, Any] | None:
 
 def _callback_event(error: errors.PageroError | None) -> dict[str, Any]:
     params = list(request.args.items(multi=True))
-    checks = _callback_checks(dict(params), error)
     start, _ = _since_start()
+    state_error = _state_error(error)
+    if state_error is not None:
+        # Anyone can send this browser a link to /callback?...: its words (names too)
+        # are repeated only for a login started here, as on the error page.
+        return event(
+            "callback",
+            at=start,
+            ok=False,
+            summary=f"GET {request.path} ({FOREIGN_CALLBACK})",
+            error=state_error.code,
+            fields=[("callback", f"{FOREIGN_CALLBACK}; its parameters are not repeated")],
+            checks=_foreign_callback_checks(dict(params), error, state_error),
+        )
+    checks = _callback_checks(dict(params), error)
     passed = not any(ok is False for _, ok, _ in checks)
     names = ", ".join(dict.fromkeys(name for name, _ in params)) or "no parameters"
     return event(
@@ -294,11 +310,39 @@ def _callback_event(error: errors.PageroError | None) -> dict[str, Any]:
     )
 
 
+def _state_error(error: errors.PageroError | None) -> errors.CallbackError | None:
+    """Why the callback's ``state`` matched no login of this browser, or None if it did."""
+    if isinstance(error, STATE_ERRORS):
+        return error
+    return error.state_error if isinstance(error, errors.CallbackError) else None
+
+
+def _foreign_callback_checks(
+    params: dict[str, str], error: errors.CallbackError, state_error: errors.CallbackError
+) -> list[tuple[str, bool | None, str]]:
+    """The checks of a callback that is not this browser's, without its words."""
+    checks: list[tuple[str, bool | None, str]] = [
+        ("state", False, f"{state_error.code}: {state_error.title}"),
+    ]
+    if error is state_error:
+        checks.append(("iss", None, "not checked: the state check comes first"))
+    elif isinstance(error, ISSUER_ERRORS):
+        checks.append(("iss", False, f"{error.code}: want {_known_settings().issuer}"))
+    elif "iss" in params:
+        checks.append(("iss", True, f"equals PAGERO_ISSUER ({_known_settings().issuer})"))
+    else:
+        checks.append(("iss", None, "absent"))
+    if "error" in params:
+        checks.append(("error", False, "an error answer"))
+    return checks
+
+
 def _callback_checks(
     params: dict[str, str], error: errors.PageroError | None
 ) -> list[tuple[str, bool | None, str]]:
     """The outcome of each check :meth:`PageroClient.check_callback` makes, in its order:
-    the state first, then ``iss``; its error tells which one stopped it."""
+    the state first, then ``iss``; its error tells which one stopped it. For a callback
+    whose state matched a login of this browser (else :func:`_foreign_callback_checks`)."""
     settings = _known_settings()
     iss = params.get("iss")
     if isinstance(error, errors.AuthorizationDenied):
@@ -307,11 +351,6 @@ def _callback_checks(
             ("state", None, "used up: an error answer carries no code"),
             ("iss", True if iss else None, iss_note),
             ("error", False, f"Pagero answered error={error.error}"),
-        ]
-    if isinstance(error, STATE_ERRORS):
-        return [
-            ("state", False, f"{error.code}: {error.title}"),
-            ("iss", None, "not checked: the state check comes first"),
         ]
     checks: list[tuple[str, bool | None, str]] = [
         ("state", True, "matches a login started in this browser, unused and in time"),

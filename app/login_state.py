@@ -22,11 +22,19 @@ It is set once, travels with the session when the callback gives it a new id,
 and is forgotten at logout. The store key is a digest of binding and state, so
 neither appears in a file name or a Redis key; the live ``state`` values are
 random 256-bit strings (section 10.10 asks for at least 128).
+
+Why a cap (:data:`MAX_PENDING_LOGINS`): every ``/login`` writes a record, and a
+script repeating ``/login`` with one cookie would otherwise fill the store. Each
+browser's pending logins are listed, oldest first, in one more record (by digest,
+under the store's lock, so concurrent ``/login`` requests cannot lose an entry);
+a new login beyond the cap deletes the oldest, whose callback is then refused as
+an unknown state.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Mapping, MutableMapping
@@ -34,7 +42,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import errors
-from .token_store import TokenStore
+from .token_store import LockTimeout, TokenStore
+
+log = logging.getLogger(__name__)
 
 #: The session key of the random value that binds pending logins to this browser.
 BINDING_KEY = "login_binding"
@@ -43,6 +53,10 @@ BINDING_KEY = "login_binding"
 EXPIRED_GRACE = 3600
 #: How long a used state is recognised, for the Back button's "already used" page.
 USED_TTL = 24 * 3600
+#: Pending logins kept per browser session; a newer login drops the oldest.
+MAX_PENDING_LOGINS = 10
+#: Seconds a /login waits for another /login of the same browser to list its own.
+INDEX_LOCK_TIMEOUT = 5
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,29 @@ def remember(
     binding = session.get(BINDING_KEY)
     if not binding:
         binding = session[BINDING_KEY] = secrets.token_urlsafe(32)
-    store.put(_key("pending", binding, login.state), asdict(login), max_age + EXPIRED_GRACE)
+    ttl = max_age + EXPIRED_GRACE
+    digest = _digest(login.state)
+    store.put(f"login:pending:{binding}:{digest}", asdict(login), ttl)
+    _list_and_cap(store, binding, digest, ttl)
+
+
+def _list_and_cap(store: TokenStore, binding: str, digest: str, ttl: int) -> None:
+    """Add the new login to this browser's list; delete those beyond the cap.
+
+    The list may name logins already taken (deleting them again is harmless), so
+    it never holds fewer than the pending ones. Were the lock not to come, the
+    login still starts; only its place in the list is missing (it then expires).
+    """
+    index = f"login:index:{binding}"
+    try:
+        with store.lock(index, timeout=INDEX_LOCK_TIMEOUT):
+            listed = (store.get(index) or {}).get("pending", [])
+            listed = [*listed, digest]
+            for dropped in listed[:-MAX_PENDING_LOGINS]:
+                store.delete(f"login:pending:{binding}:{dropped}")
+            store.put(index, {"pending": listed[-MAX_PENDING_LOGINS:]}, ttl)
+    except LockTimeout:
+        log.warning("pending logins of one browser not capped: their list stayed locked")
 
 
 def take(
@@ -121,7 +157,10 @@ def take(
 
 
 def _key(kind: str, binding: str, state: str) -> str:
+    return f"login:{kind}:{binding}:{_digest(state)}"
+
+
+def _digest(state: str) -> str:
     # The stores hash keys too; hashing the state here also makes any string (it comes
     # from the URL) a valid key.
-    digest = hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"login:{kind}:{binding}:{digest}"
+    return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()

@@ -22,7 +22,6 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping, MutableMapping
-from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
@@ -184,13 +183,20 @@ class PageroClient:
             # section 2.4 applies to error responses too: a foreign one is named so.
             # Pagero's own words are shown only for an answer to this browser's login:
             # anyone can send a link to /callback?error=...&error_description=...
-            answered = None
-            with suppress(errors.CallbackError):
+            answered, state_error = None, None
+            try:
                 answered = login_state.take(session, _store(), params.get("state"), s.state_max_age)
-            if "iss" in params:
-                self._check_issuer(params["iss"], repeat=answered is not None)
-            description = params.get("error_description") if answered else None
-            raise errors.AuthorizationDenied(params["error"], description)
+            except errors.CallbackError as exc:
+                state_error = exc
+            try:
+                if "iss" in params:
+                    self._check_issuer(params["iss"], repeat=answered is not None)
+                description = params.get("error_description") if answered else None
+                raise errors.AuthorizationDenied(params["error"], description)
+            except errors.CallbackError as exc:
+                # Reported for its error, but the flow trace must know the state failed.
+                exc.state_error = state_error
+                raise
 
         login = login_state.take(session, _store(), params.get("state"), s.state_max_age)
         self._check_issuer(params.get("iss"))

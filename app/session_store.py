@@ -11,8 +11,8 @@ What this module adds to Flask-Session:
   into a 503 so the browser is never told "done" about something not stored;
 * absolute and idle timeouts (``SESSION_LIFETIME``, ``SESSION_IDLE_TIMEOUT``):
   the store's own expiry follows the idle timeout (each write renews it, and an
-  active session is written at most once a minute), the absolute limit is
-  checked on every request.
+  active session is written at most once per :func:`seen_write_interval`), the
+  absolute limit is checked on every request.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from .token_store import FileTokenStore, RedisTokenStore, TokenStore
 
 log = logging.getLogger(__name__)
 
-#: How often an active session's "last seen" time is written (seconds).
+#: How often an active session's "last seen" time is written (seconds), at most:
+#: a shorter SESSION_IDLE_TIMEOUT shortens it (:func:`seen_write_interval`).
 SEEN_WRITE_INTERVAL = 60
 
 
@@ -139,7 +140,9 @@ def _turn_into_unavailable(response: Response) -> None:
 def init_app(app: Flask, settings: Settings) -> TokenStore:
     """Bind the session interface and the token store for ``settings.session_backend``."""
     # Each write renews the store's expiry; an active session is written at least
-    # every SEEN_WRITE_INTERVAL, so idle + interval bounds an abandoned one.
+    # every seen_write_interval (a minute at most), so idle + a minute bounds an
+    # abandoned one, and a session just past its idle timeout is still there to be
+    # ended by _enforce_timeouts, which deletes its tokens too.
     app.permanent_session_lifetime = settings.session_idle_timeout + SEEN_WRITE_INTERVAL
     common = {
         "app": app,
@@ -196,13 +199,14 @@ def _enforce_timeouts() -> None:
     if tokens.TOKEN_KEY not in session:
         return
     now = time.time()
-    reason = timeout_reason(session, tokens.current_settings(), now)
+    settings = tokens.current_settings()
+    reason = timeout_reason(session, settings, now)
     if reason is not None:
         tokens.forget(session)
         session.clear()
         log.info("session ended by the %s timeout", reason)
         return
-    if seen_write_due(session, now):
+    if seen_write_due(session, now, settings.session_idle_timeout):
         session[tokens.SEEN_AT] = now
 
 
@@ -215,6 +219,19 @@ def timeout_reason(data: Mapping[str, Any], settings: Settings, now: float) -> s
     return None
 
 
-def seen_write_due(data: Mapping[str, Any], now: float) -> bool:
-    """Whether this request must write down that the user was here (idle timeout)."""
-    return now - data.get(tokens.SEEN_AT, now) >= SEEN_WRITE_INTERVAL
+def seen_write_interval(idle_timeout: float) -> float:
+    """Seconds between writes of an active session's "last seen" time.
+
+    At most a minute, so a busy session costs one store write a minute; and at most a
+    quarter of the idle timeout, so a user whose requests keep coming is always seen
+    well within it (with a 60 s interval a 30 s idle timeout would end every session
+    30 s after its last write, however active).
+    """
+    return min(SEEN_WRITE_INTERVAL, idle_timeout / 4)
+
+
+def seen_write_due(data: Mapping[str, Any], now: float, idle_timeout: float | None = None) -> bool:
+    """Whether this request must write down that the user was here (idle timeout).
+    Without ``idle_timeout``, every :data:`SEEN_WRITE_INTERVAL`."""
+    interval = SEEN_WRITE_INTERVAL if idle_timeout is None else seen_write_interval(idle_timeout)
+    return now - data.get(tokens.SEEN_AT, now) >= interval

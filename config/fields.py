@@ -124,5 +124,28 @@ def parse_text(raw: str) -> str:
     return value
 
 
+#: A key with fewer distinct characters is not random: 32 random hex digits show
+#: fewer than 8 of their 16 once in about 5 billion keys.
+MIN_DISTINCT_CHARACTERS = 8
+#: Longest stretch a key may repeat itself with a period up to ``MAX_PATTERN``
+#: (``aaaa...``, ``abcabc...``); random hex does it once in ~10^12 keys.
+MAX_REPEATED_RUN = 12
+MAX_PATTERN = 16
+
+
+def low_entropy(key: str) -> str | None:
+    """Why ``key`` cannot be a random secret, or None. Only catches what no random
+    generator produces; a key made by a person that passes is still weak."""
+    if len(set(key)) < MIN_DISTINCT_CHARACTERS:
+        return f"it has fewer than {MIN_DISTINCT_CHARACTERS} distinct characters"
+    for period in range(1, MAX_PATTERN + 1):
+        run = 0
+        for i in range(len(key) - period):
+            run = run + 1 if key[i] == key[i + period] else 0
+            if run >= MAX_REPEATED_RUN:
+                return "it repeats one character or a short pattern"
+    return None
+
+
 def is_https(url: str) -> bool:
     return urlsplit(url).scheme == "https"

@@ -214,12 +214,25 @@ def _require_https_endpoints(values: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
+#: How to make a SECRET_KEY, said in every message about one.
+HOW_TO_MAKE_A_KEY = 'make one with: python -c "import secrets; print(secrets.token_hex(32))"'
+
+
 def _require_strong_secret_key(values: Mapping[str, Any]) -> dict[str, str]:
+    """The key signs the session cookie; a guessable one lets anyone forge it."""
     key = values.get("secret_key")
     if key is None:
-        return {"SECRET_KEY": "is required outside the sandbox (32+ random characters)"}
+        return {
+            "SECRET_KEY": f"is required outside the sandbox (32+ random characters); "
+            f"{HOW_TO_MAKE_A_KEY}"
+        }
     if key.lower() in WEAK_SECRET_KEYS or len(key) < 32:
-        return {"SECRET_KEY": "expected 32+ random characters, not a default or short value"}
+        return {
+            "SECRET_KEY": "expected 32+ random characters, not a default or short value; "
+            + HOW_TO_MAKE_A_KEY
+        }
+    if why := f.low_entropy(key):
+        return {"SECRET_KEY": f"expected random characters, but {why}; {HOW_TO_MAKE_A_KEY}"}
     return {}
 
 

@@ -4,17 +4,23 @@ another process.
 
 Nothing here exists at Pagero. The stats never include a token: a test that asserts on them
 must not be able to leak one into its own output.
+
+Every request that changes the sandbox must come from the sandbox's own origin: any web
+page a QA engineer visits could otherwise post a form here and erase every grant or
+switch faults on (cross-site request forgery). So a POST is refused when its ``Origin``
+or ``Sec-Fetch-Site`` header names another site, and otherwise needs either a JSON body
+(``Content-Type: application/json``, which a cross-site page can only send after a CORS
+preflight the sandbox never answers) or, for the admin page's forms, the page's
+anti-forgery token.
 """
 
 from __future__ import annotations
 
-import hmac
-
-from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from sandbox import faults
 from sandbox.faults import KNOWN_FAULTS
-from sandbox.sso import csrf_token
+from sandbox.sso import csrf_ok, csrf_token
 from sandbox.state import current_state
 
 bp = Blueprint("admin", __name__, url_prefix="/_sandbox")
@@ -22,6 +28,36 @@ bp = Blueprint("admin", __name__, url_prefix="/_sandbox")
 
 def _bad_request(message: str):
     return jsonify({"error": "invalid_request", "error_description": message}), 400
+
+
+#: ``Sec-Fetch-Site`` values of a request this sandbox's own pages (or a typed URL) made.
+SAME_ORIGIN_FETCH = {"same-origin", "none"}
+#: The one endpoint that takes an HTML form (with its anti-forgery token) instead of JSON.
+FORM_ENDPOINTS = {"admin.admin_save"}
+
+
+@bp.before_request
+def same_origin_only():
+    """Refuse a state-changing request that another site could have made (see above)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    origin = request.headers.get("Origin")
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if (origin is not None and origin != request.host_url.rstrip("/")) or (
+        fetch_site is not None and fetch_site not in SAME_ORIGIN_FETCH
+    ):
+        return jsonify(
+            {
+                "error": "cross_origin_request",
+                "error_description": "The sandbox's admin endpoints accept requests from "
+                "its own pages and from scripts, not from other sites.",
+            }
+        ), 403
+    if request.endpoint in FORM_ENDPOINTS:
+        return None  # admin_save checks the form's anti-forgery token
+    if request.mimetype != "application/json":
+        return _bad_request("Send a JSON body with Content-Type: application/json.")
+    return None
 
 
 @bp.get("/stats")
@@ -107,8 +143,7 @@ def admin_page():
 def admin_save():
     """Apply the page's form: the ticked faults replace the active set (like
     ``SANDBOX_FAULTS``), or the clock moves, or everything is reset."""
-    expected, sent = session.get("csrf"), request.form.get("csrf_token", "")
-    if not expected or not hmac.compare_digest(expected.encode(), sent.encode()):
+    if not csrf_ok():
         return _bad_request("The form expired: reload the page and try again.")
     state = current_state()
     action = request.form.get("action", "faults")

@@ -50,7 +50,8 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
-def _csrf_ok() -> bool:
+def csrf_ok() -> bool:
+    """Whether the posted form carries this browser's anti-forgery token."""
     expected = session.get("csrf")
     sent = request.form.get("csrf_token", "")
     return bool(expected) and hmac.compare_digest(expected.encode(), sent.encode())
@@ -118,7 +119,7 @@ def authorize():
 
 def _handle_login_form(grant) -> Response | tuple[str, int]:
     server = current_server()
-    if not _csrf_ok():
+    if not csrf_ok():
         return _login_form(grant, "The form expired. Please log in again.", 400)
     if request.form.get("action") == "cancel":
         # No user: Authlib answers access_denied to the redirect_uri (RFC 6749 §4.1.2.1).

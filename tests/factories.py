@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 
 from joserfc import jwt
 
 from config import Settings, load_settings
 
-#: A SECRET_KEY the production checks accept.
-GOOD_KEY = "k" * 40
+#: A SECRET_KEY the production checks accept: made as the README says, once per test run.
+GOOD_KEY = secrets.token_hex(32)
 #: Issuer and client of the locally signed id_tokens.
 ISSUER = "https://sso.example/oauth/v2/oauth-anonymous"
 CLIENT = "client-1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -118,6 +119,32 @@ def test_staging_requires_every_endpoint_and_https():
     assert problems["PAGERO_TOKEN_URL"] == "expected an https:// URL outside the sandbox"
     assert {"PAGERO_AUTHORIZE_URL", "PAGERO_ISSUER", "PAGERO_API_BASE_URL"} <= set(problems)
     assert "PAGERO_REDIRECT_URI" not in problems  # http on the tester's own machine is fine
+
+
+@pytest.mark.parametrize("profile", ["staging", "production"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "a" * 32,
+        "ab" * 20,
+        "0123456789abcdef" * 2,
+        "x7Qp" * 12,
+        "Zk3" + "0" * 13 + "f4b9c2d8e1a7",
+        "2fa9c07d1b6e83c4" + "5" * 16,
+    ],
+)
+def test_a_secret_key_with_little_entropy_is_refused_with_how_to_make_one(profile, key):
+    with pytest.raises(ConfigError) as caught:
+        production_settings(PAGERO_ENV=profile, SECRET_KEY=key)
+    problem = caught.value.problems["SECRET_KEY"]
+    assert 'python -c "import secrets; print(secrets.token_hex(32))"' in problem
+    assert key not in str(caught.value)
+
+
+def test_random_hex_and_urlsafe_keys_of_the_required_length_are_accepted():
+    for _ in range(2000):
+        for key in (secrets.token_hex(16), secrets.token_hex(32), secrets.token_urlsafe(24)):
+            assert production_settings(SECRET_KEY=key).secret_key == key
 
 
 def test_unknown_profile_is_refused():

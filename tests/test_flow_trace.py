@@ -180,6 +180,41 @@ def test_unknown_state_fails_the_state_check_first(browser, sandbox):
     assert callback["checks"][1][:2] == ["iss", None]  # not reached
 
 
+def test_a_forged_error_callback_is_not_repeated_and_fails_the_state_check(browser, sandbox):
+    browser.login()  # a logged-in user opens a link an attacker sent
+    said = "Account+locked%2C+call+555-0100"
+    forged = f"/callback?error=access_denied&state=forged&error_description={said}&iss={said}"
+    assert browser.get(forged).status_code == 400
+    events = trace_of(browser, lambda ev: kinds(ev).count("callback") == 2)
+    callback = [e for e in events if e["kind"] == "callback"][-1]
+    assert callback["ok"] is False
+    assert callback["checks"][0][:2] == ["state", False]
+    assert fields(callback) == {"callback": callback["fields"][0][1]}
+    assert flow_trace.FOREIGN_CALLBACK in fields(callback)["callback"]
+    assert "555-0100" not in str(events)
+    assert "555-0100" not in browser.get("/trace").text
+
+
+def test_a_forged_code_callback_repeats_none_of_its_parameters(browser, sandbox):
+    browser.login()
+    assert browser.get("/callback?code=abc&state=forged&iss=Call+555-0100").status_code == 400
+    events = trace_of(browser, lambda ev: kinds(ev).count("callback") == 2)
+    callback = [e for e in events if e["kind"] == "callback"][-1]
+    assert callback["checks"][0][:2] == ["state", False]
+    assert "555-0100" not in str(events) and "555-0100" not in browser.get("/trace").text
+
+
+def test_an_error_answer_to_this_browsers_login_is_recorded_as_it_arrived(browser, sandbox):
+    page = browser.get(browser.open_login().headers["Location"])
+    back = browser.submit_login(page, "", "", cancel=True).headers["Location"]
+    assert browser.get(back).status_code == 400
+    callback = one(trace_of(browser, has("callback")), "callback")
+    assert fields(callback)["error"] == "access_denied"
+    assert fields(callback)["error_description"].startswith("The resource owner")
+    assert fields(callback)["iss"].endswith("/oauth/v2/oauth-anonymous")
+    assert [check[:2] for check in callback["checks"]][-1] == ["error", False]
+
+
 def test_wrong_client_secret_shows_invalid_client(make_app, new_browser, sandbox, caplog):
     make_app(PAGERO_CLIENT_SECRET="not-the-secret")
     browser = new_browser()

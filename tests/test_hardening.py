@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app import create_app
+from app import create_app, session_store
 from app.logging_setup import JsonFormatter, redact
 from tests.browser import parse_forms
 
@@ -169,6 +169,25 @@ def test_idle_timeout_ends_the_session_and_deletes_its_tokens(make_app, new_brow
     time.sleep(1.3)
     assert browser.get("/profile").status_code == 401
     assert _files(app) == []  # the token file went with the session
+
+
+def test_an_active_session_outlives_an_idle_timeout_shorter_than_a_minute(
+    make_app, new_browser, sandbox
+):
+    make_app(SESSION_IDLE_TIMEOUT="4", PAGERO_PROXY_FAST_LANE="false")
+    browser = new_browser()
+    browser.login()
+    started = time.monotonic()
+    while time.monotonic() - started < 7:  # well past the idle timeout, never idle for long
+        assert browser.get("/profile").status_code == 200
+        time.sleep(0.4)
+    time.sleep(4.5)
+    assert browser.get("/profile").status_code == 401  # and idle still ends it
+
+
+def test_the_last_seen_write_interval_follows_a_short_idle_timeout():
+    assert session_store.seen_write_interval(3600) == session_store.SEEN_WRITE_INTERVAL == 60
+    assert session_store.seen_write_interval(30) == 7.5
 
 
 def test_absolute_lifetime_ends_even_an_active_session(make_app, new_browser, sandbox):

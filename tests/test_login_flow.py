@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import http.client
 import threading
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from app import login_state
 from tests.browser import Browser, parse_forms, query_of
 from tests.leaks import assert_no_leaks
 
@@ -177,6 +179,25 @@ def test_logins_started_at_the_same_instant_in_one_browser_all_complete(browser,
     for answer in back:
         done = browser.get(answer.headers["Location"])
         assert done.status_code == 303 and done.headers["Location"] == "/profile", done.text
+
+
+def test_pending_logins_per_browser_are_capped_and_the_oldest_is_dropped(
+    browser, client_app, sandbox
+):
+    cap = login_state.MAX_PENDING_LOGINS
+    started = [browser.open_login().headers["Location"] for _ in range(cap + 3)]
+    folder = Path(client_app.extensions["login_store"].directory)
+    # The newest `cap` pending logins and the list of them; nothing more piles up.
+    assert len(list(folder.glob("logins-*.json"))) == cap + 1
+    page = browser.get(started[-1])
+    newest = browser.submit_login(page, "demo", "demo").headers["Location"]
+    assert browser.get(newest).headers["Location"] == "/profile"
+    # The sandbox remembers the user now: each older login comes straight back.
+    oldest_kept = browser.get(started[-cap]).headers["Location"]
+    assert browser.get(oldest_kept).headers["Location"] == "/profile"
+    for dropped in started[:3]:
+        refused = browser.get(browser.get(dropped).headers["Location"])
+        assert refused.status_code == 400 and "unknown_state" in refused.text
 
 
 def test_two_callbacks_with_one_state_at_the_same_instant_exchange_the_code_once(

@@ -15,7 +15,7 @@ from app import errors
 from app.discovery import Discovery, MetadataRefused, ServerMetadata, apply
 from app.id_token import LEEWAY_SECONDS, KeyCache, allowed_algorithms, validate
 from config import load_settings
-from tests.factories import CLIENT, ISSUER, id_claims, sign
+from tests.factories import CLIENT, GOOD_KEY, ISSUER, id_claims, sign
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,7 @@ def _settings(**env):
         "PAGERO_CLIENT_SECRET": "secret-value",
         "PAGERO_REDIRECT_URI": "https://app.example/callback",
         "PAGERO_ISSUER": ISSUER,
-        "SECRET_KEY": "k" * 40,
+        "SECRET_KEY": GOOD_KEY,
         "PAGERO_DISCOVERY": "true",
     }
     return load_settings({**base, **env})

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
+import requests
 
 
 def test_stats_reports_counts_and_never_tokens(sso, state):
@@ -56,9 +58,102 @@ def test_reset_forgets_tokens_logins_counts_faults_and_clock_but_keeps_keys(sso,
     kid = state.keys.current_kid
     state.faults.add("api_503")
     state.advance_clock(1000)
-    assert sso.client.post("/_sandbox/reset").status_code == 200
+    assert sso.client.post("/_sandbox/reset", json={}).status_code == 200
     assert state.counts == {} and state.faults == set()
     assert abs(state.now() - time.time()) < 5
     assert sso.api("/document/v1/documents", body["access_token"]).status_code == 401
     assert sso.authorize().status_code == 200  # the SSO login is gone too
     assert state.keys.current_kid == kid
+
+
+#: Each state-changing endpoint with a body its script or page sends.
+CHANGES = [
+    ("/_sandbox/reset", {}),
+    ("/_sandbox/faults", {"faults": ["api_503"]}),
+    ("/_sandbox/clock", {"seconds": 3600}),
+]
+
+
+def _state_of(state) -> tuple:
+    return dict(state.counts), set(state.faults), round(state.now() - time.time())
+
+
+@pytest.mark.parametrize(("path", "body"), CHANGES)
+def test_a_cross_site_form_post_changes_nothing(live_sandbox, path, body):
+    state = live_sandbox.state
+    state.counts["authorization_code"] = 1
+    before = _state_of(state)
+    form = {"faults": "api_503", "seconds": "3600"}
+    # What a form on another site sends: a browser adds Origin and Sec-Fetch-Site ...
+    attacked = requests.post(
+        live_sandbox.base_url + path,
+        data=form,
+        headers={"Origin": "https://attacker.example", "Sec-Fetch-Site": "cross-site"},
+        timeout=5,
+    )
+    assert attacked.status_code == 403
+    # ... an old browser may send neither; a form still cannot send JSON.
+    no_headers = requests.post(live_sandbox.base_url + path, data=form, timeout=5)
+    assert no_headers.status_code == 400
+    text_plain = requests.post(
+        live_sandbox.base_url + path,
+        data='{"faults": ["api_503"], "seconds": 3600}',
+        headers={"Content-Type": "text/plain"},
+        timeout=5,
+    )
+    assert text_plain.status_code == 400
+    assert _state_of(state) == before
+
+
+@pytest.mark.parametrize(("path", "body"), CHANGES)
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "https://attacker.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}],
+)
+def test_json_that_says_it_comes_from_another_site_is_refused(live_sandbox, path, body, headers):
+    state = live_sandbox.state
+    state.counts["authorization_code"] = 1
+    before = _state_of(state)
+    answer = requests.post(live_sandbox.base_url + path, json=body, headers=headers, timeout=5)
+    assert answer.status_code == 403 and answer.json()["error"] == "cross_origin_request"
+    assert _state_of(state) == before
+
+
+@pytest.mark.parametrize(("path", "body"), CHANGES)
+def test_json_from_a_script_or_the_sandboxs_own_origin_is_accepted(live_sandbox, path, body):
+    base = live_sandbox.base_url
+    for headers in ({}, {"Origin": base, "Sec-Fetch-Site": "same-origin"}):
+        assert requests.post(base + path, json=body, headers=headers, timeout=5).status_code == 200
+
+
+def test_the_admin_pages_form_is_refused_from_another_site_even_with_its_token(live_sandbox):
+    base, http = live_sandbox.base_url, requests.Session()
+    token = re.search(
+        r'name="csrf_token" value="([^"]+)"', http.get(base + "/_sandbox/admin", timeout=5).text
+    ).group(1)
+    form = {"csrf_token": token, "action": "faults", "fault": "api_503"}
+    attacked = http.post(
+        base + "/_sandbox/admin",
+        data=form,
+        headers={"Origin": "https://attacker.example", "Sec-Fetch-Site": "cross-site"},
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert attacked.status_code == 403 and live_sandbox.state.faults == set()
+    own = http.post(
+        base + "/_sandbox/admin",
+        data=form,
+        headers={"Origin": base, "Sec-Fetch-Site": "same-origin"},
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert own.status_code == 303 and live_sandbox.state.faults == {"api_503"}
+
+
+def test_every_state_changing_sandbox_endpoint_is_covered_above(live_sandbox):
+    changing = {
+        rule.rule
+        for rule in live_sandbox.app.url_map.iter_rules()
+        if rule.rule.startswith("/_sandbox/") and rule.methods - {"GET", "HEAD", "OPTIONS"}
+    }
+    assert changing == {path for path, _ in CHANGES} | {"/_sandbox/admin"}
