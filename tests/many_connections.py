@@ -7,8 +7,13 @@ these coroutines cost next to nothing while they wait, like the app's greenlets.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,3 +63,23 @@ async def fetch(
 def cookie_header(browser) -> dict[str, str]:
     """The ``Cookie`` header a :class:`tests.browser.Browser` would send."""
     return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in browser.http.cookies)}
+
+
+def run(scenario: Callable[[], Awaitable[T]]) -> T:
+    """``asyncio.run(scenario())`` on a thread of its own: the browser tests' Playwright
+    keeps an event loop running on the main thread for the whole session."""
+    result: list = []
+
+    def target() -> None:
+        try:
+            result.append(("ok", asyncio.run(scenario())))
+        except BaseException as exc:
+            result.append(("error", exc))
+
+    thread = threading.Thread(target=target, name="many-connections")
+    thread.start()
+    thread.join()
+    kind, value = result[0]
+    if kind == "error":
+        raise value
+    return value

@@ -277,3 +277,26 @@ def test_at_info_the_app_logs_only_the_calls_the_api_refused(make_app, new_brows
     assert [(r.levelname, r.getMessage().split(" in ")[0]) for r in lines] == [
         ("INFO", "api GET /document/v1/documents/no-such-document/targetdocument -> 404")
     ]
+
+
+def test_a_proxied_get_that_changes_nothing_writes_nothing(
+    make_app, new_browser, sandbox, tmp_path
+):
+    """The one proxy path stays lean: reading the session and the tokens, no store write."""
+    make_app(PAGERO_FLOW_TRACE="false")  # the trace (a QA tool) records each call by design
+    browser = new_browser()
+    browser.login()
+    assert browser.get(DOCS).status_code == 200
+
+    def files() -> dict[str, tuple[int, int]]:
+        found = {}
+        for folder, _dirs, names in os.walk(tmp_path / "instance"):
+            for name in names:
+                stat = os.stat(os.path.join(folder, name))
+                found[os.path.join(folder, name)] = (stat.st_mtime_ns, stat.st_size)
+        return found
+
+    before = files()
+    for _ in range(3):
+        assert browser.get(DOCS).status_code == 200
+    assert files() == before

@@ -18,7 +18,7 @@ import pytest
 
 from bench.slow_api import serve_in_thread as slow_api
 from tests.browser import Browser
-from tests.many_connections import cookie_header, fetch
+from tests.many_connections import cookie_header, fetch, run
 from tests.servers import gunicorn
 
 DOCS = "/api-proxy/document/v1/documents"
@@ -62,7 +62,7 @@ def test_probes_and_pages_answer_while_hundreds_of_calls_wait_on_a_slow_api(
             home = await fetch(port, "/", {**cookie, "Accept": "text/html"})
             return await asyncio.gather(*waiting), [*probes, home]
 
-        proxied, quick = asyncio.run(scenario())
+        proxied, quick = run(scenario)
 
     # With a pool of threads, each probe would queue behind the waiting calls
     # (300 calls x 2 s / 16 threads: half a minute).
@@ -87,14 +87,14 @@ def test_calls_beyond_the_in_flight_cap_get_a_fast_503_with_retry_after(ports, s
         async def scenario():
             return await asyncio.gather(*(fetch(port, DOCS, cookie) for _ in range(calls)))
 
-        answers = asyncio.run(scenario())
+        answers = run(scenario)
         # Once they are answered, the places are free again.
-        after = asyncio.run(scenario())
+        after = run(scenario)
 
-    for run in (answers, after):
-        served = [a for a in run if a.status == 200]
-        refused = [a for a in run if a.status == 503]
-        assert len(served) == cap and len(refused) == calls - cap, [a.status for a in run]
+    for answered in (answers, after):
+        served = [a for a in answered if a.status == 200]
+        refused = [a for a in answered if a.status == 503]
+        assert len(served) == cap and len(refused) == calls - cap, [a.status for a in answered]
         for answer in refused:
             assert answer.headers["retry-after"] == "1"
             assert answer.headers["content-type"] == "application/problem+json"
@@ -125,7 +125,7 @@ def test_clients_that_trickle_their_headers_stop_nobody_and_are_cut_off(ports, s
             async def others():
                 return [await fetch(port, "/healthz") for _ in range(20)]
 
-            answers = asyncio.run(others())
+            answers = run(others)
             assert [a.status for a in answers] == [200] * 20
             assert max(a.seconds for a in answers) < 1.0
             # Every trickling client is cut off once its headers took `keepalive` seconds.
@@ -200,7 +200,7 @@ def test_a_refresh_waiting_on_a_slow_token_endpoint_delays_no_other_session(
             others.append(await fetch(port, "/healthz"))
             return await asyncio.gather(*refreshing), others
 
-        refreshed, others = asyncio.run(scenario())
+        refreshed, others = run(scenario)
 
     assert [a.status for a in others] == [200] * 6
     assert max(a.seconds for a in others) < 1.5, [round(a.seconds, 2) for a in others]
