@@ -138,7 +138,8 @@ class PageroClient:
 
         ``state`` carries 256 bits from the OS CSPRNG (RFC 6749 section 10.10
         asks for at least 128). ``nonce`` is added for ``openid`` (OpenID
-        Connect Core section 3.1.2.1), the PKCE verifier when enabled (RFC 7636).
+        Connect Core section 3.1.2.1), the PKCE verifier unless switched off
+        (RFC 7636; RFC 9700 section 2.1.1).
         """
         s = self.settings
         scope = scope or s.scope
@@ -239,6 +240,15 @@ class PageroClient:
                 self.discovery.invalidate()  # the endpoint may have moved
             raise
         result = tokens.from_token_response(body, requested_scope=login.scope)
+        if result.id_token and login.nonce is None:
+            # OIDC Core section 3.1.2.1: only a nonce ties an id_token to this login.
+            # A login without ``openid`` sends none, so an id_token arriving for it
+            # was asked for by another login: its code was injected into this
+            # callback (RFC 9700 section 4.5), and the identity is someone else's.
+            raise errors.InvalidIdToken(
+                "An id_token came back for a login that sent no nonce (it did not ask for "
+                "'openid'), so it cannot belong to this login. Please start again."
+            )
         if result.id_token:
             claims = self._validate_id_token(result.id_token, login.nonce)
             result = replace(result, id_claims=claims)
