@@ -99,14 +99,20 @@ def test_refresh_without_a_nonce_to_compare_accepts_the_token(key):
 # -- the JWKS cache -------------------------------------------------------------------------
 
 
-def test_a_known_kid_with_a_bad_signature_does_not_refetch_the_jwks(key):
+def test_bad_signatures_refetch_the_jwks_at_most_once_per_interval(key):
     fetches: list = []
     keys = _keys(key, fetches=fetches)
     head, _, sig = sign(key, id_claims()).split(".")
     body = sign(key, id_claims(sub="admin")).split(".")[1]
+    for _ in range(3):  # a stream of forged tokens
+        with pytest.raises(errors.InvalidIdToken, match="signature"):
+            _validate(f"{head}.{body}.{sig}", keys)
+    assert len(fetches) == 2  # the first fetch, then one refetch in the interval
+    assert KeyCache.BAD_SIGNATURE_REFRESH_INTERVAL == 60.0
+    keys.BAD_SIGNATURE_REFRESH_INTERVAL = 0  # the interval has passed
     with pytest.raises(errors.InvalidIdToken, match="signature"):
         _validate(f"{head}.{body}.{sig}", keys)
-    assert len(fetches) == 1
+    assert len(fetches) == 3
 
 
 def test_unknown_kids_refetch_at_most_once_per_interval(key):
