@@ -5,9 +5,13 @@ What the metadata may decide, and what it may not:
 
 * Endpoints (authorize, token, JWKS, revocation, end-session) come from the
   metadata unless the operator set the variable: explicit variables win, then
-  the metadata, then the profile's default. When the metadata is read, it is
-  the truth about the server, so an optional endpoint it does not list (say,
-  revocation) is treated as absent even if the profile had a default for it.
+  the metadata. A profile's default is never used: when the metadata is read,
+  it is the truth about the server, so an optional endpoint it does not list
+  (say, revocation) is absent; while it cannot be read (unreachable, or refused),
+  an endpoint the operator did not set is unknown (:meth:`Discovery.endpoint`
+  raises :class:`EndpointUnknown`). Failing closed is the point: a refused
+  document may mean the app is pointed at the wrong server, and a default
+  (Pagero's production URLs, or localhost in the sandbox) would be a guess.
 * ``authorization_response_iss_parameter_supported`` can only tighten: once
   the server declares that it sends ``iss``, a callback without one is refused
   whatever ``PAGERO_REQUIRE_ISS`` says (RFC 9207 section 2.4).
@@ -20,10 +24,11 @@ What the metadata may decide, and what it may not:
 
 Why lazily, never at start-up: the app may start before the network (or
 Pagero) is reachable, and a web server that hangs or dies at boot for that is
-worse than one that logs the problem and works with its configured endpoints.
-So the document is read on first use with a short timeout, kept for
-:attr:`Discovery.MAX_AGE`, and read again after a failure (its own, or a
-failing endpoint it named) at most every :attr:`Discovery.RETRY_INTERVAL`.
+worse than one that logs the problem, answers 503 until it can read the
+document, and reports it on /readyz. So the document is read on first use with
+a short timeout, kept for :attr:`Discovery.MAX_AGE`, and read again after a
+failure (its own, or a failing endpoint it named) at most every
+:attr:`Discovery.RETRY_INTERVAL`.
 
 Authlib ships validators for these documents, but they insist on https even
 for the local sandbox and refuse a whole document over a member this app never
@@ -61,6 +66,17 @@ REQUIRED_MEMBERS = ("authorization_endpoint", "token_endpoint")
 
 class MetadataRefused(ValueError):
     """The document was read but cannot be trusted or used; the message says why."""
+
+
+class EndpointUnknown(LookupError):
+    """An endpoint is wanted while the metadata cannot be read and the operator did
+    not set the endpoint's variable. ``failure`` is :attr:`Discovery.failure`."""
+
+    def __init__(self, attr: str, failure: str | None):
+        self.attr = attr
+        self.env = next(env for a, _member, env in ENDPOINTS if a == attr)
+        self.failure = failure
+        super().__init__(f"{self.env} is unknown: the server metadata is {failure or 'not read'}")
 
 
 @dataclass(frozen=True)
@@ -138,9 +154,15 @@ class ServerMetadata:
 
 
 def apply(settings: Settings, metadata: ServerMetadata | None) -> Settings:
-    """``settings`` with what ``metadata`` says filled in (see the module docstring)."""
+    """``settings`` with what ``metadata`` says filled in (see the module docstring).
+
+    Without metadata, every endpoint the operator did not set is None: never a
+    profile default.
+    """
     if metadata is None:
-        return settings
+        return settings.replace(
+            **{attr: None for attr, _m, _e in ENDPOINTS if attr not in settings.explicit}
+        )
     changes: dict[str, Any] = {}
     for attr, member, _env in ENDPOINTS:
         if attr not in settings.explicit:
@@ -162,6 +184,9 @@ class Discovery:
     #: After a failure, wait at least this long before asking again, so an
     #: unreachable metadata host costs one timeout per interval, not per request.
     RETRY_INTERVAL = 30.0
+    #: How long :meth:`endpoint` waits for a first read another request has under
+    #: way (that read is bounded by its own timeouts) before giving up.
+    FIRST_READ_WAIT = 10.0
 
     def __init__(
         self,
@@ -177,7 +202,9 @@ class Discovery:
         self._clock = clock
         self._lock = threading.Lock()
         self._metadata: ServerMetadata | None = None
-        self._effective = configured
+        self._effective = apply(configured, None)
+        #: Set once the first read has ended, whichever way.
+        self._first_read = threading.Event()
         self._read_at: float | None = None
         self._tried_at: float | None = None
         #: Why the last read failed, for /readyz: "unreachable", "http_error",
@@ -187,8 +214,8 @@ class Discovery:
     def metadata(self) -> ServerMetadata | None:
         """The current metadata, read now if due; None while it cannot be read.
 
-        One thread reads; the others go on with what is cached meanwhile (the
-        configured endpoints at first) instead of queueing behind a slow host.
+        One thread reads; the others go on with what is cached meanwhile instead
+        of queueing behind a slow host (:meth:`endpoint` waits for a first read).
         """
         with self._lock:
             now = self._clock()
@@ -207,16 +234,37 @@ class Discovery:
             self._log_failure(exc)
             # A document that was good stays in use until a new one is.
             return self._metadata
-        with self._lock:
-            self._metadata, self._read_at, self.failure = metadata, now, None
-            self._effective = apply(self.configured, metadata)
-        self._log_success(metadata)
-        return metadata
+        else:
+            with self._lock:
+                self._metadata, self._read_at, self.failure = metadata, now, None
+                self._effective = apply(self.configured, metadata)
+            self._log_success(metadata)
+            return metadata
+        finally:
+            self._first_read.set()
 
     def settings(self) -> Settings:
-        """The configured settings with the metadata applied (reads it when due)."""
+        """The configured settings with the metadata applied (reads it when due).
+
+        While no document could be read, the endpoints the operator did not set are None.
+        """
         self.metadata()
         return self._effective
+
+    def endpoint(self, attr: str) -> str | None:
+        """The URL of one endpoint (a Settings attribute in :data:`ENDPOINTS`; None: the
+        server has none), reading the metadata when due.
+
+        Raises :class:`EndpointUnknown` while no document could be read and the
+        operator did not set the endpoint's variable.
+        """
+        if self.metadata() is None and not self._first_read.is_set():
+            self._first_read.wait(self.FIRST_READ_WAIT)  # another request is reading
+        with self._lock:
+            metadata, effective = self._metadata, self._effective
+        if metadata is None and attr not in self.configured.explicit:
+            raise EndpointUnknown(attr, self.failure)
+        return getattr(effective, attr)
 
     def cached_settings(self) -> Settings:
         """What is known now, without reading anything (for response headers, probes)."""
@@ -236,7 +284,11 @@ class Discovery:
             why = type(exc).__name__
         else:
             why = "the answer is not JSON"
-        fallback = "the last good metadata" if self._metadata else "the configured endpoints"
+        fallback = (
+            "the last good metadata"
+            if self._metadata
+            else "only endpoints set explicitly; logins answer 503 meanwhile"
+        )
         log.error(
             "server metadata from PAGERO_METADATA_URL %s not used (%s); using %s, "
             "trying again in %.0f s",

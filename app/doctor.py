@@ -146,7 +146,10 @@ def check_configuration(report: Report, s: Settings, callback: str, logged_out: 
             add("ok", "PAGERO_POST_LOGOUT_REDIRECT_URI", s.post_logout_redirect_uri)
     if not s.require_iss:
         add("warn", "PAGERO_REQUIRE_ISS", "false: a callback without iss is accepted (RFC 9207)")
-    add("note", "PAGERO_USE_PKCE", "on (S256)" if s.use_pkce else "off, as Pagero's document")
+    if s.use_pkce:
+        add("ok", "PAGERO_USE_PKCE", "on (S256)")
+    else:
+        add("warn", "PAGERO_USE_PKCE", "false: an injected authorization code is not detected")
     if s.flow_trace and s.profile == "production":
         add("warn", "PAGERO_FLOW_TRACE", "on in production: /trace shows masked tokens")
 

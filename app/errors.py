@@ -168,6 +168,15 @@ class MalformedTokenResponse(PageroError):
     title = "Pagero's token answer could not be understood"
 
 
+class ServerMetadataUnavailable(PageroError):
+    """Discovery is on, Pagero's server metadata cannot be used, and the endpoint
+    needed was not set explicitly: the app does not guess it (see app/discovery.py)."""
+
+    status = 503
+    code = "server_metadata_unavailable"
+    title = "Pagero's login service cannot be located right now"
+
+
 class InvalidIdToken(PageroError):
     code = "invalid_id_token"
     title = "The identity token failed validation"

@@ -260,7 +260,7 @@ def _since_start() -> tuple[float, float]:
 def _authorize_event(response) -> dict[str, Any] | None:
     location = response.headers.get("Location", "")
     authorize_url = _known_settings().authorize_url
-    if response.status_code != 302 or not location.startswith(authorize_url):
+    if response.status_code != 302 or not authorize_url or not location.startswith(authorize_url):
         return None  # e.g. a move to the canonical host first
     parts = urlsplit(location)
     params = parse_qsl(parts.query, keep_blank_values=True)

@@ -31,7 +31,7 @@ def readyz():
     checks = {"session_store": _check_session_store(), "token_store": _check_token_store()}
     if discovery := pagero.discovery:
         # "unreachable", "http_error", "not_json" or "refused" (read, not trusted: the log
-        # says why); the configured endpoints stand in meanwhile.
+        # says why); meanwhile only endpoints set explicitly are used.
         checks["authorization_server_metadata"] = (
             "ok" if discovery.metadata() is not None else discovery.failure or "unreachable"
         )

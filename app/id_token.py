@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from joserfc import jws, jwt
-from joserfc.errors import JoseError
+from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import KeySet
 
 from . import errors
@@ -47,11 +47,16 @@ def allowed_algorithms(declared: Sequence[str] | None) -> list[str]:
 
 class KeyCache:
     """The authorization server's JWKS, fetched once and fetched again when an
-    id_token names a key we do not know (that is how key rotation shows up)."""
+    id_token names a key we do not know, or its signature fails against the key
+    we hold under its kid (the two ways a key rotation shows up)."""
 
-    #: At most one forced refetch per this many seconds, so a stream of forged
-    #: tokens cannot turn the app into a load generator against the JWKS.
+    #: For an unknown kid, at most one forced refetch per this many seconds, so a
+    #: stream of forged tokens cannot turn the app into a load generator against the JWKS.
     MIN_REFRESH_INTERVAL = 30.0
+    #: For a signature that fails against a cached key, at most one forced refetch per
+    #: this many seconds: a provider may replace a key and keep its kid, and until the
+    #: JWKS is read again every login would fail; a forged token costs no more than that.
+    BAD_SIGNATURE_REFRESH_INTERVAL = 60.0
 
     def __init__(self, fetch: Callable[[], dict[str, Any]]):
         self._fetch = fetch
@@ -59,18 +64,23 @@ class KeyCache:
         self._refreshed_at: float | None = None
         self._lock = threading.Lock()
 
-    def get(self, refresh: bool = False) -> KeySet:
+    def get(self) -> KeySet:
+        """The cached keys, fetched on first use."""
         with self._lock:
-            if self._keys is None or refresh:
+            if self._keys is None:
                 self._keys = KeySet.import_key_set(self._fetch())
-                if refresh:
-                    self._refreshed_at = time.monotonic()
             return self._keys
 
-    def may_refresh(self) -> bool:
-        """Whether a forced refetch is allowed now (the first fetch does not count)."""
-        last = self._refreshed_at
-        return last is None or time.monotonic() - last >= self.MIN_REFRESH_INTERVAL
+    def refetch(self, min_interval: float) -> KeySet | None:
+        """Fetch the JWKS again and return it, unless a forced refetch happened less than
+        ``min_interval`` seconds ago (then None). The first fetch does not count."""
+        with self._lock:
+            now = time.monotonic()
+            if self._refreshed_at is not None and now - self._refreshed_at < min_interval:
+                return None
+            self._refreshed_at = now  # a failing fetch counts too: no retry storm
+            self._keys = KeySet.import_key_set(self._fetch())
+            return self._keys
 
 
 #: What a joserfc error that carries no description of its own means here.
@@ -149,10 +159,21 @@ def _verified_claims(id_token: str, keys: KeyCache | None, algorithms: list[str]
     kid = header.get("kid")
     # Section 10.1.1: a new kid is how a key rotation shows up, so fetch the
     # JWKS again once; a kid still unknown after that fails below.
-    if kid is not None and not _knows(key_set, kid) and keys.may_refresh():
-        log.info("id_token names a key not in the cached JWKS; fetching the JWKS again")
-        key_set = keys.get(refresh=True)
-    return jwt.decode(id_token, key_set, algorithms=algorithms).claims
+    if kid is not None and not _knows(key_set, kid):
+        newer = keys.refetch(keys.MIN_REFRESH_INTERVAL)
+        if newer is not None:
+            log.info("id_token names a key not in the cached JWKS; fetching the JWKS again")
+            return jwt.decode(id_token, newer, algorithms=algorithms).claims
+    try:
+        return jwt.decode(id_token, key_set, algorithms=algorithms).claims
+    except BadSignatureError:
+        # A provider that replaces its key but keeps the kid shows up only here: read the
+        # JWKS again (rate-limited) and check once more before refusing.
+        newer = keys.refetch(keys.BAD_SIGNATURE_REFRESH_INTERVAL)
+        if newer is None:
+            raise
+        log.info("id_token signature does not match the cached key; fetching the JWKS again")
+        return jwt.decode(id_token, newer, algorithms=algorithms).claims
 
 
 def _knows(key_set: KeySet, kid: str) -> bool:

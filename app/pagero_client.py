@@ -83,11 +83,28 @@ class PageroClient:
         """The configured settings with the server metadata applied (:mod:`app.discovery`).
 
         With discovery on, the first use in a worker reads the metadata, so it
-        may wait for one short timeout; later uses read the cache.
+        may wait for one short timeout; later uses read the cache. While the
+        metadata cannot be read, endpoints not set explicitly are None here: read
+        an endpoint through :meth:`endpoint`, which says why.
         """
         if self.discovery is None:
             return self.configured
         return self.discovery.settings()
+
+    def endpoint(self, attr: str) -> str | None:
+        """The URL of one of Pagero's endpoints (``authorize_url``, ``token_url``,
+        ``jwks_uri``, ``revocation_url``, ``end_session_url``); None: there is none.
+
+        With discovery on and the metadata unreadable or refused, an endpoint not set
+        through its variable raises :class:`errors.ServerMetadataUnavailable` (503):
+        never the profile's default, which may be the wrong server.
+        """
+        if self.discovery is None:
+            return getattr(self.configured, attr)
+        try:
+            return self.discovery.endpoint(attr)
+        except discovery.EndpointUnknown as exc:
+            raise _metadata_unavailable(exc) from None
 
     @settings.setter
     def settings(self, configured: Settings) -> None:
@@ -142,9 +159,11 @@ class PageroClient:
 
         ``state`` carries 256 bits from the OS CSPRNG (RFC 6749 section 10.10
         asks for at least 128). ``nonce`` is added for ``openid`` (OpenID
-        Connect Core section 3.1.2.1), the PKCE verifier when enabled (RFC 7636).
+        Connect Core section 3.1.2.1), the PKCE verifier unless switched off
+        (RFC 7636; RFC 9700 section 2.1.1).
         """
         s = self.settings
+        authorize_url = self.endpoint("authorize_url")
         scope = scope or s.scope
         login = login_state.PendingLogin(
             state=secrets.token_urlsafe(32),
@@ -156,7 +175,7 @@ class PageroClient:
         )
         extra = {k: v for k, v in (("nonce", login.nonce), ("prompt", prompt)) if v}
         url, _ = self._oauth().create_authorization_url(
-            s.authorize_url,
+            authorize_url,
             state=login.state,
             code_verifier=login.code_verifier,
             scope=scope,
@@ -236,13 +255,14 @@ class PageroClient:
         before anything is stored.
         """
         s = self.settings
+        token_url = self.endpoint("token_url")
         kwargs: dict[str, Any] = {"code": code, "redirect_uri": s.redirect_uri}
         if login.code_verifier:
             kwargs["code_verifier"] = login.code_verifier
         try:
             body = self._token_request(
                 lambda client: client.fetch_token(
-                    s.token_url, grant_type="authorization_code", timeout=s.http_timeout, **kwargs
+                    token_url, grant_type="authorization_code", timeout=s.http_timeout, **kwargs
                 )
             )
         except errors.TokenEndpointUnavailable:
@@ -250,6 +270,15 @@ class PageroClient:
                 self.discovery.invalidate()  # the endpoint may have moved
             raise
         result = tokens.from_token_response(body, requested_scope=login.scope)
+        if result.id_token and login.nonce is None:
+            # OIDC Core section 3.1.2.1: only a nonce ties an id_token to this login.
+            # A login without ``openid`` sends none, so an id_token arriving for it
+            # was asked for by another login: its code was injected into this
+            # callback (RFC 9700 section 4.5), and the identity is someone else's.
+            raise errors.InvalidIdToken(
+                "An id_token came back for a login that sent no nonce (it did not ask for "
+                "'openid'), so it cannot belong to this login. Please start again."
+            )
         if result.id_token:
             claims = self._validate_id_token(result.id_token, login.nonce)
             result = replace(result, id_claims=claims)
@@ -262,10 +291,11 @@ class PageroClient:
         s = self.settings
         if not current.refresh_token:
             raise errors.LoginExpired("The access token expired and there is no refresh token.")
+        token_url = self.endpoint("token_url")
         try:
             body = self._token_request(
                 lambda client: client.refresh_token(
-                    s.token_url, refresh_token=current.refresh_token, timeout=s.http_timeout
+                    token_url, refresh_token=current.refresh_token, timeout=s.http_timeout
                 ),
                 scope=None,
             )
@@ -312,7 +342,12 @@ class PageroClient:
         """Revoke refresh then access token (RFC 7009). Failures are logged, not raised:
         the local logout must complete even when Pagero is unreachable."""
         s = self.settings
-        if not s.revocation_url:
+        try:
+            revocation_url = self.endpoint("revocation_url")
+        except errors.ServerMetadataUnavailable as exc:
+            log.warning("tokens not revoked: %s", exc.description)
+            return
+        if not revocation_url:
             log.info("no revocation endpoint: the tokens stay valid until they expire")
             return
         for value, hint in (
@@ -323,7 +358,7 @@ class PageroClient:
                 continue
             try:
                 response = self._oauth().revoke_token(
-                    s.revocation_url, token=value, token_type_hint=hint, timeout=s.http_timeout
+                    revocation_url, token=value, token_type_hint=hint, timeout=s.http_timeout
                 )
                 if response.status_code != 200:
                     log.warning("revocation of %s answered HTTP %s", hint, response.status_code)
@@ -372,7 +407,7 @@ class PageroClient:
                 issuer=s.issuer,
                 client_id=s.client_id,
                 nonce=nonce,
-                keys=self.keys if s.jwks_uri else None,
+                keys=self.keys if self.endpoint("jwks_uri") else None,
                 algorithms=id_token.allowed_algorithms(
                     metadata.id_token_algorithms if metadata else None
                 ),
@@ -386,7 +421,7 @@ class PageroClient:
             ) from None
 
     def _fetch_jwks(self) -> dict[str, Any]:
-        response = self.http.get(self.settings.jwks_uri, timeout=self.settings.http_timeout)
+        response = self.http.get(self.endpoint("jwks_uri"), timeout=self.settings.http_timeout)
         response.raise_for_status()
         return response.json()
 
@@ -397,6 +432,36 @@ class PageroClient:
         response = self.http.get(url, timeout=timeout, headers={"Accept": "application/json"})
         response.raise_for_status()
         return response.json()
+
+
+#: What each endpoint is, for the page that says it cannot be located.
+_ENDPOINT_NAMES = {
+    "authorize_url": "login page",
+    "token_url": "token endpoint",
+    "jwks_uri": "signing keys",
+    "revocation_url": "revocation endpoint",
+    "end_session_url": "logout endpoint",
+}
+#: Discovery.failure -> what happened to the metadata document, in words.
+_METADATA_FAILURES = {
+    "refused": "was read but refused: it names another issuer than PAGERO_ISSUER, or "
+    "lacks what the app needs (the log says which)",
+    "unreachable": "could not be reached",
+    "http_error": "was answered with an HTTP error",
+    "not_json": "is not a JSON document",
+}
+
+
+def _metadata_unavailable(exc: discovery.EndpointUnknown) -> errors.ServerMetadataUnavailable:
+    what = _METADATA_FAILURES.get(exc.failure or "", "has not been read yet")
+    return errors.ServerMetadataUnavailable(
+        f"The app takes the address of Pagero's {_ENDPOINT_NAMES[exc.attr]} from Pagero's "
+        f"server metadata (PAGERO_METADATA_URL), and that document {what}. It does not "
+        f"fall back to a built-in address, which could be the wrong server. Please try "
+        f"again later; an operator can set {exc.env} explicitly.",
+        reason=exc.failure or "not_read",
+        endpoint=exc.env,
+    )
 
 
 def _token_error(code: str | None, description: str | None) -> errors.PageroError:

@@ -130,9 +130,15 @@ def _form_targets() -> str:
     login page, and POST /logout may go on to Pagero's end-session endpoint."""
     from .pagero_client import pagero
 
-    # Never read the metadata just to write a header: use what is known now.
-    settings = pagero.discovery.cached_settings() if pagero.discovery else pagero.configured
-    return _origins(settings.authorize_url, settings.end_session_url)
+    # Never read the metadata just to write a header: use what is known now. Before
+    # it is read its endpoints are unknown, and the configured ones stand in for this
+    # header only (an origin a form may go on to; nothing is sent there).
+    configured = pagero.configured
+    known = pagero.discovery.cached_settings() if pagero.discovery else configured
+    return _origins(
+        known.authorize_url or configured.authorize_url,
+        known.end_session_url or configured.end_session_url,
+    )
 
 
 @functools.lru_cache(maxsize=16)

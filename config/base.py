@@ -123,7 +123,13 @@ FIELDS: tuple[Field, ...] = (
         "The server metadata document (default: PAGERO_ISSUER + "
         "/.well-known/openid-configuration); setting it turns discovery on.",
     ),
-    Field("PAGERO_USE_PKCE", "use_pkce", f.parse_bool, "Add PKCE S256 (RFC 7636)."),
+    Field(
+        "PAGERO_USE_PKCE",
+        "use_pkce",
+        f.parse_bool,
+        "Add PKCE S256 (RFC 7636); false: the flow without PKCE, which gives up the "
+        "protection against authorization-code injection.",
+    ),
     Field(
         "PAGERO_REQUIRE_ISS",
         "require_iss",

@@ -25,7 +25,11 @@ class BaseProfile:
         "PAGERO_SCOPE": "all",
         "PAGERO_SCOPE_CHOICES": "all openid",
         "PAGERO_TOKEN_AUTH_METHOD": "client_secret_basic",
-        "PAGERO_USE_PKCE": "false",
+        # RFC 9700 section 2.1.1: PKCE binds each code to the login that asked for it,
+        # so a stolen code put into another login's callback is refused (code
+        # injection, section 4.5). Pagero supports S256 and recommends it; "false"
+        # gives Pagero's document's flow without PKCE.
+        "PAGERO_USE_PKCE": "true",
         # Pagero's document lists `iss` among the callback parameters, so a
         # callback without one is not from Pagero (RFC 9207 section 2.4).
         "PAGERO_REQUIRE_ISS": "true",

@@ -117,6 +117,17 @@ def advance_clock():
     return jsonify({"advanced": seconds})
 
 
+@bp.post("/signing-key")
+def rotate_signing_key():
+    """Rotate the id_token signing key: ``{}`` for a new kid (the old key stays published),
+    ``{"keep_kid": true}`` to replace the key under the same kid."""
+    body = request.get_json(silent=True)
+    keep_kid = body.get("keep_kid", False) if isinstance(body, dict) else None
+    if not isinstance(keep_kid, bool):
+        return _bad_request('Send {"keep_kid": true|false}')
+    return jsonify({"kid": current_state().rotate_signing_key(keep_kid=keep_kid)})
+
+
 @bp.post("/reset")
 def reset():
     """Forget logins, codes, tokens, counters, faults and the clock offset."""

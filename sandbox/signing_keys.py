@@ -2,7 +2,9 @@
 
 Keys are generated per process: nothing signed by a sandbox should verify anywhere else.
 Rotation keeps old keys published so a client that cached the JWKS, or holds an id_token
-signed before the rotation, can still verify it (OIDC Core §10.1.1).
+signed before the rotation, can still verify it (OIDC Core §10.1.1). A rotation that keeps
+the kid replaces the key instead, as some providers do: a client only notices it when a
+signature fails against the key it cached.
 """
 
 from __future__ import annotations
@@ -30,11 +32,18 @@ class SigningKeys:
         # auto_kid derives the kid from the RFC 7638 thumbprint, so it is unique per key.
         return RSAKey.generate_key(2048, parameters={"alg": ALGORITHM, "use": "sig"}, auto_kid=True)
 
-    def rotate(self) -> str:
-        """Add a new key, sign with it from now on, keep publishing the old ones."""
-        key = self._generate()
+    def rotate(self, keep_kid: bool = False) -> str:
+        """Sign with a new key from now on. By default it gets a new kid and the old keys
+        stay published; with ``keep_kid`` it replaces the current key under its kid."""
+        if not keep_kid:
+            key = self._generate()
+            with self._lock:
+                self._keys.append(key)
+            return key.kid
+        fresh = self._generate()
         with self._lock:
-            self._keys.append(key)
+            key = RSAKey.import_key({**fresh.as_dict(private=True), "kid": self._keys[-1].kid})
+            self._keys[-1] = key
         return key.kid
 
     @property

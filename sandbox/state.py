@@ -73,9 +73,10 @@ class SandboxState:
         with self._lock:
             return list(self._secrets)
 
-    def rotate_signing_key(self) -> str:
-        """Sign id_tokens with a new key from now on; the old key stays in the JWKS."""
-        return self.keys.rotate()
+    def rotate_signing_key(self, keep_kid: bool = False) -> str:
+        """Sign id_tokens with a new key from now on; the old key stays in the JWKS, unless
+        ``keep_kid`` replaces it under the same kid. Returns the signing kid."""
+        return self.keys.rotate(keep_kid=keep_kid)
 
     def count(self, name: str) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ import pytest
 from app import create_app
 from config import ConfigError, load_settings
 from config.base import FIELDS
+from config.profiles import PROFILES
 from tests.factories import GOOD_KEY, production_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +27,12 @@ def test_sandbox_profile_needs_no_variables():
     assert settings.api_base_url == "http://localhost:5001/api"
     assert settings.scope == "all"
     assert settings.token_auth_method == "client_secret_basic"
-    assert settings.use_pkce is False
+    assert settings.use_pkce is True
+
+
+@pytest.mark.parametrize("profile", ["sandbox", "staging", "production"])
+def test_pkce_is_on_by_default_in_every_profile(profile):
+    assert PROFILES[profile]({}).default("PAGERO_USE_PKCE") == "true"
 
 
 def test_sandbox_profile_follows_app_and_sandbox_ports():
@@ -57,12 +63,12 @@ def test_production_profile_defaults_to_pageros_documented_endpoints():
         ("PAGERO_SCOPE", "scope", "all openid"),
         ("PAGERO_TOKEN_AUTH_METHOD", "token_auth_method", "client_secret_post"),
         ("PAGERO_REVOCATION_URL", "revocation_url", "https://sso.example/revoke"),
-        ("PAGERO_USE_PKCE", "use_pkce", True),
+        ("PAGERO_USE_PKCE", "use_pkce", False),
         ("SESSION_BACKEND", "session_backend", "filesystem"),
     ],
 )
 def test_every_value_can_be_overridden_from_the_environment(env, attr, value):
-    raw = "true" if value is True else value
+    raw = ("true" if value else "false") if isinstance(value, bool) else value
     assert getattr(production_settings(**{env: raw}), attr) == value
 
 

@@ -43,7 +43,10 @@ def test_templates_have_no_inline_script_or_style():
 
 
 def test_https_deployment_uses_host_prefixed_secure_cookie_and_hsts(tmp_path):
-    app = _app(tmp_path, PAGERO_REDIRECT_URI="https://app.example/callback")
+    # No sandbox runs here: discovery off, so /login goes to the configured login page.
+    app = _app(
+        tmp_path, PAGERO_REDIRECT_URI="https://app.example/callback", PAGERO_DISCOVERY="false"
+    )
     client = app.test_client()
     response = client.get("/login", base_url="https://app.example")
     cookie = response.headers["Set-Cookie"]
@@ -54,7 +57,8 @@ def test_https_deployment_uses_host_prefixed_secure_cookie_and_hsts(tmp_path):
 
 
 def test_sandbox_cookie_is_not_secure_outside_https(tmp_path):
-    response = _app(tmp_path).test_client().get("/login", base_url="http://localhost:5000")
+    app = _app(tmp_path, PAGERO_DISCOVERY="false")  # no sandbox runs here
+    response = app.test_client().get("/login", base_url="http://localhost:5000")
     assert "Secure" not in response.headers["Set-Cookie"]
 
 

@@ -84,3 +84,24 @@ def test_unknown_kid_refetches_the_jwks_once(key):
     )
     assert claims["sub"] == "u1"
     assert len(fetches) == 2
+
+
+def test_a_key_replaced_under_the_same_kid_is_picked_up_with_one_refetch(key):
+    # A provider may rotate its signing key but keep the kid: only a fresh JWKS tells.
+    replaced = RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": "RS256"})
+    published = [_jwks(key)]
+    fetches = []
+
+    def fetch():
+        fetches.append(1)
+        return published[-1]
+
+    keys = KeyCache(fetch)
+    assert validate(sign(key, id_claims()), issuer=ISSUER, client_id=CLIENT, nonce="n-1", keys=keys)
+    published.append(_jwks(replaced))
+    for _ in range(2):
+        claims = validate(
+            sign(replaced, id_claims()), issuer=ISSUER, client_id=CLIENT, nonce="n-1", keys=keys
+        )
+        assert claims["sub"] == "u1"
+    assert len(fetches) == 2  # the first fetch, one refetch after the failed signature

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import threading
 from pathlib import Path
@@ -33,7 +34,8 @@ def test_login_with_client_secret_basic(browser, sandbox, sandbox_recorder, capl
     assert params["redirect_uri"] == [f"{browser.app_url}/callback"]
     assert params["scope"] == ["all"]
     assert len(params["state"][0]) >= 22  # 128+ bits, base64url
-    assert "prompt" not in params and "code_challenge" not in params and "nonce" not in params
+    assert "prompt" not in params and "nonce" not in params
+    assert params["code_challenge_method"] == ["S256"]  # PKCE by default (RFC 9700 2.1.1)
 
     page = browser.get(to_sandbox.headers["Location"])
     back = browser.submit_login(page, "demo", "demo")
@@ -102,11 +104,9 @@ def test_prompt_login_asks_for_the_password_again(browser, sandbox):
     assert browser.get(back.headers["Location"]).headers["Location"] == "/profile"
 
 
-def test_login_with_pkce_sends_challenge_and_verifier(
-    make_app, new_browser, sandbox, sandbox_recorder
+def test_login_sends_a_pkce_s256_challenge_and_its_verifier_by_default(
+    browser, sandbox, sandbox_recorder
 ):
-    make_app(PAGERO_USE_PKCE="true")
-    browser = new_browser()
     to_sandbox = browser.open_login()
     params = query_of(to_sandbox.headers["Location"])
     assert params["code_challenge_method"] == ["S256"]
@@ -115,7 +115,25 @@ def test_login_with_pkce_sends_challenge_and_verifier(
     done = browser.get(browser.submit_login(page, "demo", "demo").headers["Location"])
     assert done.headers["Location"] == "/profile"
     (token_request,) = _token_requests(sandbox_recorder)
-    assert len(token_request.form["code_verifier"][0]) >= 43
+    verifier = token_request.form["code_verifier"][0]
+    assert len(verifier) >= 43
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    assert base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == params["code_challenge"][0]
+
+
+def test_login_without_pkce_follows_pagero_documents_flow(
+    make_app, new_browser, sandbox, sandbox_recorder
+):
+    make_app(PAGERO_USE_PKCE="false")
+    browser = new_browser()
+    to_sandbox = browser.open_login()
+    params = query_of(to_sandbox.headers["Location"])
+    assert "code_challenge" not in params and "code_challenge_method" not in params
+    page = browser.get(to_sandbox.headers["Location"])
+    done = browser.get(browser.submit_login(page, "demo", "demo").headers["Location"])
+    assert done.headers["Location"] == "/profile"
+    (token_request,) = _token_requests(sandbox_recorder)
+    assert "code_verifier" not in token_request.form
 
 
 def test_logins_started_in_two_tabs_both_complete(browser, sandbox):

@@ -3,6 +3,7 @@ used, explicit variables still winning, a foreign issuer refused, a dead host su
 
 from __future__ import annotations
 
+import re
 import time
 
 from tests.browser import query_of
@@ -65,18 +66,27 @@ def test_explicit_variables_override_the_metadata(
     assert "PAGERO_END_SESSION_URL=(empty) overrides the metadata's" in caplog.text
 
 
-def test_metadata_naming_another_issuer_is_refused_and_logged(
-    make_app, new_browser, sandbox, ports, caplog
+def _error_code(response) -> str | None:
+    found = re.search(r'data-error-code="([^"]+)"', response.text)
+    return found.group(1) if found else None
+
+
+def test_metadata_naming_another_issuer_refuses_the_login_instead_of_using_profile_defaults(
+    make_app, new_browser, sandbox, sandbox_recorder, caplog
 ):
     sandbox.faults.add("metadata_wrong_issuer")
     app = make_app()
     browser = new_browser()
-    to_sandbox = browser.open_login()
-    # The foreign document's endpoints (https://issuer.invalid/...) are not followed.
-    assert to_sandbox.headers["Location"].startswith(_sandbox_url(ports, "/oauth/v2/"))
-    page = browser.get(to_sandbox.headers["Location"])
-    done = browser.get(browser.submit_login(page, "demo", "demo").headers["Location"])
-    assert done.headers["Location"] == "/profile"
+    answer = browser.open_login()
+    # Neither the foreign document's endpoints nor the profile's defaults: a clear 503.
+    assert answer.status_code == 503
+    assert _error_code(answer) == "server_metadata_unavailable"
+    assert "PAGERO_METADATA_URL" in answer.text and "another issuer" in answer.text
+    assert sandbox_recorder.to("/oauth/v2/oauth-authorize") == []
+    scripted = new_browser().get("/login", headers={"Accept": "application/json"})
+    assert scripted.status_code == 503
+    assert scripted.headers["Content-Type"] == "application/problem+json"
+    assert scripted.json()["reason"] == "refused"
     refused = [r for r in caplog.records if r.name == "app.discovery" and r.levelname == "ERROR"]
     assert refused, caplog.text
     message = refused[0].getMessage()
@@ -87,24 +97,92 @@ def test_metadata_naming_another_issuer_is_refused_and_logged(
     ready = new_browser().get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["checks"]["authorization_server_metadata"] == "refused"
-    assert_no_leaks(sandbox, browser, caplog)
 
 
-def test_unreachable_metadata_host_neither_blocks_start_up_nor_login(
-    make_app, new_browser, sandbox, caplog
+def test_unreachable_metadata_host_does_not_block_start_up_and_login_answers_503(
+    make_app, new_browser, sandbox, sandbox_recorder, caplog
 ):
     url = f"http://localhost:{free_port()}/.well-known/openid-configuration"
     started = time.monotonic()
     make_app(PAGERO_METADATA_URL=url)
     assert time.monotonic() - started < 2
-    browser = new_browser()
-    assert browser.login(scope="all openid").headers["Location"] == "/profile"
+    answer = new_browser().open_login()
+    assert answer.status_code == 503
+    assert _error_code(answer) == "server_metadata_unavailable"
+    assert "could not be reached" in answer.text
+    assert sandbox_recorder.to("/oauth/v2/oauth-authorize") == []
     assert f"server metadata from PAGERO_METADATA_URL {url} not used (ConnectionError)" in (
         caplog.text
     )
     checks = new_browser().get("/readyz").json()["checks"]
     assert checks["authorization_server_metadata"] == "unreachable"
+
+
+def test_endpoints_set_explicitly_still_work_while_the_metadata_is_unreachable(
+    make_app, new_browser, sandbox, ports, caplog
+):
+    url = f"http://localhost:{free_port()}/.well-known/openid-configuration"
+    make_app(
+        PAGERO_METADATA_URL=url,
+        PAGERO_AUTHORIZE_URL=_sandbox_url(ports, "/oauth/v2/oauth-authorize"),
+        PAGERO_TOKEN_URL=_sandbox_url(ports, "/oauth/v2/oauth-token"),
+        PAGERO_JWKS_URI=_sandbox_url(ports, ISSUER_PATH + "/jwks"),
+    )
+    browser = new_browser()
+    assert browser.login(scope="all openid").headers["Location"] == "/profile"
     assert_no_leaks(sandbox, browser, caplog)
+
+
+def test_token_exchange_while_the_metadata_is_refused_never_uses_the_profile_default(
+    make_app, new_browser, sandbox, sandbox_recorder, ports
+):
+    # Only the login page is set explicitly: the token endpoint would be a profile default.
+    sandbox.faults.add("metadata_wrong_issuer")
+    make_app(PAGERO_AUTHORIZE_URL=_sandbox_url(ports, "/oauth/v2/oauth-authorize"))
+    browser = new_browser()
+    to_sandbox = browser.open_login()
+    assert to_sandbox.status_code == 302
+    page = browser.get(to_sandbox.headers["Location"])
+    answer = browser.get(browser.submit_login(page, "demo", "demo").headers["Location"])
+    assert answer.status_code == 503
+    assert _error_code(answer) == "server_metadata_unavailable"
+    assert "PAGERO_TOKEN_URL" in answer.text
+    assert sandbox_recorder.to("/oauth/v2/oauth-token") == []
+
+
+def test_refresh_while_the_metadata_is_refused_answers_503_and_keeps_the_tokens(
+    make_app, new_browser, sandbox, sandbox_recorder
+):
+    make_app()
+    sandbox.faults.add("short_access_tokens")  # every API call wants a refresh
+    browser = new_browser()
+    assert browser.login().headers["Location"] == "/profile"
+    # A new worker on the same session store finds the metadata refused.
+    sandbox.faults.add("metadata_wrong_issuer")
+    make_app()
+    sandbox_recorder.clear()
+    answer = browser.get("/api-proxy/document/v1/documents")
+    assert answer.status_code == 503
+    assert answer.json()["type"] == "urn:pagero-client:error:server_metadata_unavailable"
+    assert answer.json()["endpoint"] == "PAGERO_TOKEN_URL"
+    assert sandbox_recorder.to("/oauth/v2/oauth-token") == []
+    assert browser.get("/session").status_code == 200  # still logged in, for a later try
+
+
+def test_logout_while_the_metadata_is_refused_stays_local_and_uses_no_default(
+    make_app, new_browser, sandbox, sandbox_recorder, caplog
+):
+    make_app()
+    browser = new_browser()
+    assert browser.login().headers["Location"] == "/profile"
+    sandbox.faults.add("metadata_wrong_issuer")
+    make_app()
+    csrf = browser.get("/profile").text.split('name="csrf_token" value="')[1].split('"')[0]
+    done = browser.post("/logout", data={"csrf_token": csrf})
+    assert done.headers["Location"] == "/?logged_out=1"  # no end-session endpoint known
+    assert sandbox_recorder.to("/oauth/v2/oauth-revoke") == []
+    assert "tokens not revoked" in caplog.text
+    assert browser.get("/profile").status_code == 401
 
 
 def test_metadata_is_read_again_after_a_failure_but_not_on_every_request(
@@ -112,11 +190,11 @@ def test_metadata_is_read_again_after_a_failure_but_not_on_every_request(
 ):
     sandbox.faults.add("metadata_503")
     app = make_app()
-    assert new_browser().login().headers["Location"] == "/profile"  # configured endpoints
+    assert new_browser().open_login().status_code == 503
     assert "HTTP 503" in caplog.text
     sandbox.faults.clear()
-    assert new_browser().login().headers["Location"] == "/profile"
-    assert len(sandbox_recorder.to(METADATA)) == 1  # within the retry interval: no new try
+    assert new_browser().open_login().status_code == 503  # within the retry interval
+    assert len(sandbox_recorder.to(METADATA)) == 1  # no new try
     app.extensions["pagero_client"].discovery.RETRY_INTERVAL = 0
     assert new_browser().login().headers["Location"] == "/profile"
     assert len(sandbox_recorder.to(METADATA)) == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 
 from tests.leaks import assert_no_leaks
 
@@ -86,6 +87,29 @@ def test_rotated_signing_key_is_picked_up_with_one_refetch(
     third = new_browser()
     assert third.login("demo", "demo", scope="all openid").headers["Location"] == "/profile"
     assert len(sandbox_recorder.to(JWKS)) == 2  # once at first use, once after the rotation
+    assert_no_leaks(sandbox, second, caplog)
+
+
+def test_key_rotated_under_the_same_kid_is_picked_up_with_one_refetch(
+    client_app, new_browser, sandbox, sandbox_recorder, ports, caplog
+):
+    first = new_browser()
+    assert first.login("alice", "alice", scope="all openid").headers["Location"] == "/profile"
+    kid = sandbox.keys.current_kid
+    # The provider replaces its key and keeps the kid (the sandbox's admin hook, over HTTP).
+    rotated = requests.post(
+        f"http://localhost:{ports['sandbox']}/_sandbox/signing-key",
+        json={"keep_kid": True},
+        timeout=10,
+    )
+    assert rotated.status_code == 200 and rotated.json()["kid"] == kid
+    second = new_browser()
+    done = second.login("bob", "bob", scope="all openid")
+    assert done.headers.get("Location") == "/profile", done.text
+    third = new_browser()
+    assert third.login("demo", "demo", scope="all openid").headers["Location"] == "/profile"
+    assert len(sandbox_recorder.to(JWKS)) == 2  # once at first use, once after the rotation
+    assert "fetching the JWKS again" in caplog.text
     assert_no_leaks(sandbox, second, caplog)
 
 

@@ -12,7 +12,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from app import errors
-from app.discovery import Discovery, MetadataRefused, ServerMetadata, apply
+from app.discovery import Discovery, EndpointUnknown, MetadataRefused, ServerMetadata, apply
 from app.id_token import LEEWAY_SECONDS, KeyCache, allowed_algorithms, validate
 from config import load_settings
 from tests.factories import CLIENT, GOOD_KEY, ISSUER, id_claims, sign
@@ -99,14 +99,20 @@ def test_refresh_without_a_nonce_to_compare_accepts_the_token(key):
 # -- the JWKS cache -------------------------------------------------------------------------
 
 
-def test_a_known_kid_with_a_bad_signature_does_not_refetch_the_jwks(key):
+def test_bad_signatures_refetch_the_jwks_at_most_once_per_interval(key):
     fetches: list = []
     keys = _keys(key, fetches=fetches)
     head, _, sig = sign(key, id_claims()).split(".")
     body = sign(key, id_claims(sub="admin")).split(".")[1]
+    for _ in range(3):  # a stream of forged tokens
+        with pytest.raises(errors.InvalidIdToken, match="signature"):
+            _validate(f"{head}.{body}.{sig}", keys)
+    assert len(fetches) == 2  # the first fetch, then one refetch in the interval
+    assert KeyCache.BAD_SIGNATURE_REFRESH_INTERVAL == 60.0
+    keys.BAD_SIGNATURE_REFRESH_INTERVAL = 0  # the interval has passed
     with pytest.raises(errors.InvalidIdToken, match="signature"):
         _validate(f"{head}.{body}.{sig}", keys)
-    assert len(fetches) == 1
+    assert len(fetches) == 3
 
 
 def test_unknown_kids_refetch_at_most_once_per_interval(key):
@@ -232,9 +238,8 @@ def test_discovery_reads_lazily_retries_after_failure_and_keeps_a_good_document(
     clock = _Clock()
     discovery = Discovery(_settings(), fetch, clock=clock)
     assert calls == []  # nothing at construction (start-up)
-    assert discovery.metadata() is None and discovery.settings().token_url.startswith(
-        "https://sso.pageroonline.com"
-    )
+    assert discovery.metadata() is None
+    assert discovery.settings().token_url is None  # never the profile's default
     clock.now += discovery.RETRY_INTERVAL / 2
     assert discovery.metadata() is None and len(calls) == 1  # not yet again
     clock.now += discovery.RETRY_INTERVAL
@@ -261,8 +266,22 @@ def test_other_requests_do_not_queue_behind_a_slow_metadata_host():
     reader.start()
     assert started.wait(5)
     begun = time.monotonic()
-    assert discovery.settings().token_url.startswith("https://sso.pageroonline.com")
-    assert time.monotonic() - begun < 1  # answered from the configuration at once
-    release.set()
+    assert discovery.settings().token_url is None  # what is known: nothing, not a default
+    assert time.monotonic() - begun < 1  # answered at once
+    # An endpoint wanted meanwhile waits for that first read instead of failing.
+    threading.Timer(0.2, release.set).start()
+    assert discovery.endpoint("token_url") == "https://sso.example/token"
     reader.join(5)
     assert discovery.settings().token_url == "https://sso.example/token"
+
+
+def test_unreadable_metadata_leaves_only_explicit_endpoints_never_profile_defaults():
+    def refused(url):
+        return _document(issuer="https://evil.example")
+
+    discovery = Discovery(_settings(PAGERO_TOKEN_URL="https://sso.example/my-token"), refused)
+    assert discovery.endpoint("token_url") == "https://sso.example/my-token"  # set explicitly
+    with pytest.raises(EndpointUnknown) as unknown:
+        discovery.endpoint("authorize_url")  # production's default is not used
+    assert (unknown.value.env, unknown.value.failure) == ("PAGERO_AUTHORIZE_URL", "refused")
+    assert discovery.settings().jwks_uri is None

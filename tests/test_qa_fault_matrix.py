@@ -51,6 +51,11 @@ def log_in(browser: Browser, sandbox, fault: str):
     return browser.login()
 
 
+def start_login(browser: Browser, sandbox, fault: str):
+    sandbox.faults.add(fault)
+    return browser.open_login()
+
+
 def log_in_openid(browser: Browser, sandbox, fault: str):
     sandbox.faults.add(fault)
     return browser.login(scope="all openid")
@@ -107,8 +112,8 @@ SCENARIOS = {
     "api_401": (documents, {}),
     "api_503": (documents, {}),
     "api_slow": (documents, SLOW),
-    "metadata_wrong_issuer": (log_in, {}),
-    "metadata_503": (log_in, {}),
+    "metadata_wrong_issuer": (start_login, {}),
+    "metadata_503": (start_login, {}),
     "no_revocation_endpoint": (log_out_fault_first, {}),
     "revocation_503": (log_out, {}),
     "no_end_session_endpoint": (log_out_fault_first, {}),

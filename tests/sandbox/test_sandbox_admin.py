@@ -35,6 +35,30 @@ def test_faults_endpoint_rejects_unknown_names_and_bad_bodies(sso, state):
     assert state.faults == set()
 
 
+def test_signing_key_endpoint_rotates_the_key_keeping_or_changing_its_kid(sso, state):
+    def published():
+        return sso.client.get("/oauth/v2/oauth-anonymous/jwks").get_json()["keys"]
+
+    kid, before = state.keys.current_kid, published()
+    answer = sso.client.post("/_sandbox/signing-key", json={"keep_kid": True})
+    assert answer.status_code == 200 and answer.get_json() == {"kid": kid}
+    after = published()
+    assert [k["kid"] for k in after] == [kid]  # the same kid, now for another key
+    assert after[0]["n"] != before[0]["n"]
+    answer = sso.client.post("/_sandbox/signing-key", json={})
+    assert answer.get_json()["kid"] != kid  # a new kid; the old key stays published
+    assert [k["kid"] for k in published()] == [kid, answer.get_json()["kid"]]
+
+
+def test_signing_key_endpoint_takes_only_json(sso, state):
+    kid = state.keys.current_kid
+    # A cross-site form cannot send JSON without a CORS preflight the sandbox never allows.
+    assert sso.client.post("/_sandbox/signing-key", data={"keep_kid": "true"}).status_code == 400
+    assert sso.client.post("/_sandbox/signing-key", json={"keep_kid": "yes"}).status_code == 400
+    assert sso.client.post("/_sandbox/signing-key", json=[]).status_code == 400
+    assert state.keys.current_kid == kid and len(state.keys.public_jwks()["keys"]) == 1
+
+
 def test_clock_endpoint_expires_codes(sso, state):
     code = sso.code()
     assert sso.client.post("/_sandbox/clock", json={"seconds": 120}).status_code == 200
@@ -71,11 +95,17 @@ CHANGES = [
     ("/_sandbox/reset", {}),
     ("/_sandbox/faults", {"faults": ["api_503"]}),
     ("/_sandbox/clock", {"seconds": 3600}),
+    ("/_sandbox/signing-key", {}),
 ]
 
 
 def _state_of(state) -> tuple:
-    return dict(state.counts), set(state.faults), round(state.now() - time.time())
+    return (
+        dict(state.counts),
+        set(state.faults),
+        round(state.now() - time.time()),
+        state.keys.current_kid,
+    )
 
 
 @pytest.mark.parametrize(("path", "body"), CHANGES)

@@ -161,6 +161,16 @@ def test_pkce_missing_or_wrong_verifier_is_invalid_grant(sso, verifier):
     assert response.get_json()["error"] == "invalid_grant"
 
 
+def test_pkce_verifier_is_hashed_not_compared_plainly(sso):
+    # S256 (RFC 7636 section 4.6): sending the challenge itself as the verifier, which
+    # a "plain" comparison would accept, is refused.
+    _, challenge = sso.make_pkce()
+    code = sso.code(code_challenge=challenge, code_challenge_method="S256")
+    response = sso.exchange(code, code_verifier=challenge)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_grant"
+
+
 def _verify_id_token(client, id_token):
     jwks = KeySet.import_key_set(client.get("/oauth/v2/oauth-anonymous/jwks").get_json())
     return jwt.decode(id_token, jwks, algorithms=["RS256"])
