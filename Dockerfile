@@ -28,13 +28,15 @@ WORKDIR /app
 FROM runtime AS sandbox
 COPY --chown=root:root sandbox/ sandbox/
 USER pagero
-# The port the sandbox's own URLs name; gunicorn binds it on every interface below.
-ENV SANDBOX_PORT=5001
+# The port the sandbox's own URLs name, bound on every interface.
+ENV SANDBOX_PORT=5001 \
+    SANDBOX_HOST=0.0.0.0
 EXPOSE 5001
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5001/oauth/v2/oauth-anonymous/.well-known/openid-configuration', timeout=2)"]
-# One process: the sandbox keeps its state in memory.
-CMD ["gunicorn", "--workers", "1", "--threads", "16", "--bind", "0.0.0.0:5001", "--no-control-socket", "sandbox:create_sandbox()"]
+# One process (the sandbox keeps its state in memory), under gevent: calls held by
+# SANDBOX_API_DELAY_MS or SANDBOX_TOKEN_DELAY_MS wait without a thread each.
+CMD ["python", "-m", "sandbox"]
 
 # --- the app (last, so a plain `docker build` produces it) --------------------------
 FROM runtime AS app

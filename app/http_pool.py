@@ -12,12 +12,15 @@ wrong for a backend that serves many users and are switched off here:
   its meaning.
 
 And one addition: a request whose kept-alive connection the server closed just
-as it went out is sent once more on a new connection (:class:`ResendIfClosed`).
+as it went out is sent once more on a new connection (:class:`ResendIfClosed`,
+:class:`FreshResendPool`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import ssl
 import urllib.request
 
 import requests
@@ -28,6 +31,8 @@ from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
 USER_AGENT = "pagero-reference-client/1.0"
+
+log = logging.getLogger(__name__)
 
 
 class NoCookies(RequestsCookieJar):
@@ -41,14 +46,14 @@ class NoCookies(RequestsCookieJar):
 
 
 class ResendIfClosed(Retry):
-    """Send a request once more when its connection ended before any answer came.
+    """The policy of a request that may go out once more on a new connection.
 
     A server (or its load balancer) closes a kept-alive connection once it has
-    been idle for its keep-alive time. When that happens just as we send on it,
-    the request fails with no status line at all; under load this is about one
-    refresh in two hundred (``make load`` against gunicorn's 2 s keep-alive).
-    Browsers send such a request again on a new connection (RFC 9112 section
-    9.3.1 allows it when nothing was processed), and so does this.
+    been idle for its keep-alive time (Node's default is 5 s). When that happens
+    just as we send on it, the request fails with no status line at all. Browsers
+    send such a request again on a new connection (RFC 9112 section 9.3.1 allows
+    it when nothing was processed), and so does :class:`FreshResendPool`, for a
+    request carrying this policy.
 
     Even for a token request (a POST) one more try is never worse than the user's
     next click: a code or refresh token works once, so a server that used it after
@@ -56,35 +61,89 @@ class ResendIfClosed(Retry):
     proxy forwards for a page has no such guarantee, and only an idempotent one is
     sent again (:func:`resend_if_closed`). Timeouts and refused connections are not
     retried: they mean the server is slow or down, and waiting twice helps no one.
+
+    urllib3 itself retries nothing under this policy (its own retry would take the
+    next connection from the pool, as stale as the first after an idle spell); the
+    one resend happens in the pool, on a connection opened for it.
     """
 
-    def increment(self, method=None, url=None, response=None, error=None, **kwargs):
-        if error is not None and not closed_before_answer(error):
-            return _NO_RETRY.increment(method, url, response, error, **kwargs)
-        return super().increment(method, url, response, error, **kwargs)
 
+#: One more try, on a new connection, for a kept-alive one closed before the answer.
+RESEND_IF_CLOSED = ResendIfClosed(0, read=False)
 
-#: What ``max_retries=0`` gives: read errors re-raised, others as MaxRetryError.
-_NO_RETRY = Retry(0, read=False)
-#: One more try on a connection closed before the answer, for any method.
-RESEND_IF_CLOSED = ResendIfClosed(
-    total=1,
-    connect=0,
-    read=1,
-    redirect=0,
-    status=0,
-    other=0,
-    allowed_methods=None,
-    # A 503 with Retry-After is the API's answer to pass on, not ours to wait out.
-    respect_retry_after_header=False,
-)
+#: What ended a connection the peer closed: ``RemoteDisconnected`` (an empty status
+#: line) is a ``ConnectionResetError``; TLS reports an EOF in its own words.
+_CLOSED = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError)
 
 
 def closed_before_answer(error: BaseException) -> bool:
-    """The connection was reset or closed before a status line arrived."""
-    return isinstance(error, ProtocolError) and any(
-        isinstance(arg, ConnectionResetError | BrokenPipeError) for arg in error.args
-    )
+    """The connection was reset or closed before a status line arrived.
+
+    ``error`` is what http.client raised, or urllib3's wrapping of it:
+    ``ProtocolError('Connection aborted.', RemoteDisconnected(...))`` or
+    ``SSLError(SSLEOFError(...))``. A read timeout is not one: the server had the
+    request and was working on it.
+    """
+    if isinstance(error, ProtocolError | urllib3.exceptions.SSLError):
+        return any(isinstance(arg, _CLOSED) for arg in error.args)
+    return isinstance(error, _CLOSED)
+
+
+class FreshResendPool(urllib3.HTTPConnectionPool):
+    """A keep-alive pool that sends a request again on a *new* connection when the
+    kept-alive one it went out on turns out to have been closed by the server.
+
+    Only a connection that has carried an answer before is suspected: a new one
+    closed before answering is a server in trouble, not an idle timeout. And only a
+    request whose policy is :data:`RESEND_IF_CLOSED` and whose body can be sent
+    twice is resent. urllib3 checks a pooled connection before use (a close that
+    has already arrived is seen); this covers the close still on its way.
+    """
+
+    def _make_request(self, conn, method, url, body=None, headers=None, retries=None, **kw):
+        reused = conn.sock is not None and getattr(conn, "_answered_on", None) is conn.sock
+        try:
+            response = super()._make_request(conn, method, url, body, headers, retries, **kw)
+        except Exception as error:
+            if not (
+                reused
+                and isinstance(retries, ResendIfClosed)
+                and (body is None or isinstance(body, bytes | str))
+                and closed_before_answer(error)
+            ):
+                raise
+            log.info(
+                "%s to %s sent again on a new connection: the kept-alive one was closed (%s)",
+                method,
+                self.host,
+                type(error).__name__,
+            )
+            conn.close()
+            response = super()._make_request(conn, method, url, body, headers, retries, **kw)
+        conn._answered_on = conn.sock
+        return response
+
+
+class FreshResendHTTPSPool(FreshResendPool, urllib3.HTTPSConnectionPool):
+    pass
+
+
+POOL_CLASSES = {"http": FreshResendPool, "https": FreshResendHTTPSPool}
+
+
+class FreshResendAdapter(HTTPAdapter):
+    """``requests``' adapter with :class:`FreshResendPool` pools, direct or through an
+    HTTP(S) proxy (a SOCKS proxy keeps urllib3's own pools)."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = POOL_CLASSES
+        return manager
 
 
 #: RFC 9110 section 9.2.2: sending one of these twice has the effect of sending it once.
@@ -106,7 +165,9 @@ def resend_if_closed(method: str, body) -> Retry | bool:
 
 def pooled_session(pool_size: int = 64) -> requests.Session:
     http = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=RESEND_IF_CLOSED)
+    adapter = FreshResendAdapter(
+        pool_connections=4, pool_maxsize=pool_size, max_retries=RESEND_IF_CLOSED
+    )
     http.mount("https://", adapter)
     http.mount("http://", adapter)
     http.headers["User-Agent"] = USER_AGENT

@@ -7,14 +7,10 @@ Used by the demo, the tests and QA in place of ``sso.pageroonline.com`` and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-
-from sandbox import admin, api, discovery, sso, token_endpoint
-from sandbox.authorization_server import SERVER_KEY, SandboxAuthorizationServer
-from sandbox.settings import load_settings
-from sandbox.state import EXTENSION_KEY, SandboxState
+if TYPE_CHECKING:
+    from flask import Flask
 
 __all__ = ["SESSION_COOKIE_NAME", "create_sandbox"]
 
@@ -30,6 +26,15 @@ def create_sandbox(config: Mapping[str, Any] | None = None) -> Flask:
         then defaulted (see :mod:`sandbox.settings`).
     :raises sandbox.settings.SandboxConfigError: naming every invalid setting.
     """
+    # Imported here, not above: ``python -m sandbox`` imports this package before its
+    # ``__main__``, which must monkey-patch for gevent before socket, ssl or threading load.
+    from flask import Flask
+
+    from sandbox import admin, api, discovery, sso, token_endpoint
+    from sandbox.authorization_server import SERVER_KEY, SandboxAuthorizationServer
+    from sandbox.settings import load_settings
+    from sandbox.state import EXTENSION_KEY, SandboxState
+
     settings = load_settings(config)
     app = Flask(
         __name__,

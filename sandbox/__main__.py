@@ -1,16 +1,27 @@
-"""``python -m sandbox``: run the Pagero sandbox on ``SANDBOX_HOST``:``SANDBOX_PORT``."""
+"""``python -m sandbox``: run the Pagero sandbox on ``SANDBOX_HOST``:``SANDBOX_PORT``.
+
+It serves under gevent, so calls held by ``SANDBOX_API_DELAY_MS`` or
+``SANDBOX_TOKEN_DELAY_MS`` wait as greenlets; the patching comes first, before any
+module takes the blocking socket, ssl, threading or time.
+"""
 
 from __future__ import annotations
 
-import logging
-import signal
-import sys
+from gevent import monkey
 
-from sandbox import create_sandbox
-from sandbox.serving import make_sandbox_server
-from sandbox.settings import SandboxConfigError
-from sandbox.state import EXTENSION_KEY, SandboxState
-from sandbox.users import TEST_USERS
+monkey.patch_all()
+
+import logging  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+import gevent  # noqa: E402
+
+from sandbox import create_sandbox  # noqa: E402
+from sandbox.serving import make_gevent_server  # noqa: E402
+from sandbox.settings import SandboxConfigError  # noqa: E402
+from sandbox.state import EXTENSION_KEY, SandboxState  # noqa: E402
+from sandbox.users import TEST_USERS  # noqa: E402
 
 
 def _banner(state: SandboxState) -> str:
@@ -32,10 +43,6 @@ def _banner(state: SandboxState) -> str:
     return "\n".join(lines)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> int:
     """Serve until interrupted; exit status 2 on bad configuration."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -45,11 +52,13 @@ def main() -> int:
         print(error, file=sys.stderr)
         return 2
     state: SandboxState = app.extensions[EXTENSION_KEY]
-    server = make_sandbox_server(app, state.settings.host, state.settings.port)
+    server = make_gevent_server(app, state.settings.host, state.settings.port)
+    server.start()  # bound before the banner says where
     print(_banner(state), flush=True)
-    # SIGTERM (docker stop, the demo script) stops as cleanly as Ctrl-C: werkzeug's
-    # serve_forever swallows KeyboardInterrupt and closes the socket itself.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and SIGTERM (docker stop, the demo script) stop alike: the listening
+    # socket closes, calls in progress get a second to finish.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, server.stop, timeout=1)
     server.serve_forever()
     print("Pagero sandbox stopped.", flush=True)
     return 0

@@ -11,7 +11,7 @@ import time
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 
-from sandbox import faults, uploads
+from sandbox import faults, latency, uploads
 from sandbox.bearer import ApiError, authenticate_bearer
 from sandbox.documents import (
     company_documents,
@@ -60,6 +60,7 @@ def _int_param(name: str, default: int, minimum: int, maximum: int | None = None
 @bp.before_request
 def authenticate() -> None:
     state = current_state()
+    latency.delay(state.settings.api_delay_ms)
     if faults.API_503 in state.faults:
         raise ApiError(
             503,

@@ -23,6 +23,9 @@ Settings (default in brackets):
 - ``SANDBOX_SLOW_SECONDS`` [5]: how long ``token_slow`` stalls the token endpoint.
 - ``SANDBOX_EXTRA_USERS`` [0]: adds load-test users ``user001`` ... (password = user name),
   each in a company of its own (at most 9999).
+- ``SANDBOX_API_DELAY_MS`` [0], ``SANDBOX_TOKEN_DELAY_MS`` [0]: milliseconds every API call,
+  and every token request, waits before it is handled: a distant or busy Pagero (at most
+  600000). ``python -m sandbox`` holds no thread while a call waits, so a thousand can.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ DEFAULTS: dict[str, str] = {
     "SANDBOX_FAULTS": "",
     "SANDBOX_SLOW_SECONDS": "5",
     "SANDBOX_EXTRA_USERS": "0",
+    "SANDBOX_API_DELAY_MS": "0",
+    "SANDBOX_TOKEN_DELAY_MS": "0",
 }
 
 #: Where Pagero's SSO (Curity) publishes its anonymous OAuth profile; the issuer, metadata
@@ -57,6 +62,8 @@ DEFAULTS: dict[str, str] = {
 ISSUER_PATH = "/oauth/v2/oauth-anonymous"
 #: Load-test users are generated at start-up and each gets a company's documents.
 MAX_EXTRA_USERS = 9999
+#: Ten minutes: longer than any client waits for an answer.
+MAX_DELAY_MS = 600_000
 
 
 class SandboxConfigError(ValueError):
@@ -83,6 +90,8 @@ class SandboxSettings:
     faults: frozenset[str]
     slow_seconds: float
     extra_users: int = 0
+    api_delay_ms: int = 0
+    token_delay_ms: int = 0
 
     def url(self, path: str) -> str:
         """Absolute public URL of a sandbox path (every URL the sandbox emits uses the base)."""
@@ -164,9 +173,17 @@ def load_settings(config: Mapping[str, Any] | None = None) -> SandboxSettings:
         faults=faults,
         slow_seconds=number("SANDBOX_SLOW_SECONDS"),
         extra_users=integer("SANDBOX_EXTRA_USERS", 0),
+        api_delay_ms=integer("SANDBOX_API_DELAY_MS", 0),
+        token_delay_ms=integer("SANDBOX_TOKEN_DELAY_MS", 0),
     )
     if settings.extra_users > MAX_EXTRA_USERS:
         errors.append(f"SANDBOX_EXTRA_USERS must be at most {MAX_EXTRA_USERS}")
+    for name, delay in (
+        ("SANDBOX_API_DELAY_MS", settings.api_delay_ms),
+        ("SANDBOX_TOKEN_DELAY_MS", settings.token_delay_ms),
+    ):
+        if delay > MAX_DELAY_MS:
+            errors.append(f"{name} must be at most {MAX_DELAY_MS}, got {delay}")
     for name in ("SANDBOX_CLIENT_ID", "SANDBOX_CLIENT_SECRET"):
         if not raw(name):
             errors.append(f"{name} must not be empty")

@@ -10,7 +10,7 @@ import time
 
 from flask import Blueprint, Response
 
-from sandbox import faults
+from sandbox import faults, latency
 from sandbox.authorization_server import current_server
 from sandbox.state import current_state
 
@@ -40,6 +40,7 @@ def _token_fault() -> Response | None:
 @bp.post(TOKEN_PATH)
 def token():
     """Step 3 and refresh: ``authorization_code`` and ``refresh_token`` grants."""
+    latency.delay(current_state().settings.token_delay_ms)
     return _token_fault() or current_server().create_token_response()
 
 

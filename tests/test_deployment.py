@@ -53,6 +53,14 @@ def test_dockerfile_final_image_is_non_root_with_a_health_check():
     assert "apt-get" not in runtime and "gcc" not in runtime  # no build tools at run time
 
 
+def test_sandbox_image_runs_python_m_sandbox_on_every_interface():
+    """The demo's command, so the image serves under gevent like ``make demo``."""
+    text = (ROOT / "Dockerfile").read_text()
+    stage = text[text.index("FROM runtime AS sandbox") : text.index("FROM runtime AS app")]
+    assert 'CMD ["python", "-m", "sandbox"]' in stage
+    assert "SANDBOX_HOST=0.0.0.0" in stage
+
+
 def test_compose_app_settings_are_accepted_by_the_app():
     env = _compose_environment("app")
     unknown = [

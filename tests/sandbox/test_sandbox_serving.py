@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -168,3 +172,95 @@ def test_python_m_sandbox_exits_2_naming_a_bad_setting(sandbox_free_environ):
     )
     assert result.returncode == 2
     assert "SANDBOX_PORT" in result.stderr
+
+
+#: Calls held at once by ``SANDBOX_API_DELAY_MS`` in the test below.
+WAITING_CALLS = 1000
+
+
+@contextmanager
+def _python_m_sandbox(environ: dict[str, str], **settings: str) -> Iterator[tuple[int, int]]:
+    """``python -m sandbox`` on a free port; yields (port, pid) once it serves."""
+    port = _free_port()
+    env = {**environ, "SANDBOX_PORT": str(port), "PYTHONUNBUFFERED": "1", **settings}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        banner = ""
+        while "Ctrl-C" not in banner:
+            line = process.stdout.readline()
+            assert line, "python -m sandbox exited"
+            banner += line
+        yield port, process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^Threads:\s+(\d+)", status, re.MULTILINE).group(1))
+
+
+async def _call_at_once(port: int, token: str, pid: int, calls: int) -> tuple[list[int], int]:
+    """``calls`` API calls on as many connections at once: their statuses, and the most
+    threads the sandbox ran meanwhile."""
+    request = (
+        f"GET /api/document/v1/documents?limit=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+    async def call() -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(request)
+            await writer.drain()
+            status_line = await reader.readline()
+            await reader.read()  # to the end: the whole answer came
+            return int(status_line.split()[1])
+        finally:
+            writer.close()
+
+    most_threads = 0
+
+    async def watch_threads() -> None:
+        nonlocal most_threads
+        while True:
+            most_threads = max(most_threads, _threads(pid))
+            await asyncio.sleep(0.05)
+
+    watcher = asyncio.create_task(watch_threads())
+    try:
+        statuses = await asyncio.wait_for(asyncio.gather(*(call() for _ in range(calls))), 120)
+    finally:
+        watcher.cancel()
+    return statuses, most_threads
+
+
+def test_python_m_sandbox_keeps_a_thousand_delayed_calls_waiting_without_a_thread_each(
+    sandbox_free_environ,
+):
+    with _python_m_sandbox(sandbox_free_environ, SANDBOX_API_DELAY_MS="1000") as (port, pid):
+        base = f"http://127.0.0.1:{port}"
+        token = _exchange(base, _login_over_http(base, requests.Session())["code"])
+        started = time.monotonic()
+        # A thread of its own: another test may have left this one an event loop.
+        with ThreadPoolExecutor(max_workers=1) as client:
+            statuses, most_threads = client.submit(
+                lambda: asyncio.run(_call_at_once(port, token["access_token"], pid, WAITING_CALLS))
+            ).result()
+        elapsed = time.monotonic() - started
+    assert statuses == [200] * WAITING_CALLS
+    assert elapsed >= 1.0  # the delay was applied...
+    assert elapsed < 60  # ...to all of them at once: one after another is 1000 s
+    assert most_threads < 50  # a waiting call is a greenlet, not a thread
