@@ -36,11 +36,13 @@ same, with more CPU. The proxy's tests run both ways (``BOTH_LANES``, tests/prox
 
 from __future__ import annotations
 
+import re
 import time
 
 from flask import Flask, request
 from werkzeug.datastructures import EnvironHeaders
-from werkzeug.http import HTTP_STATUS_CODES, parse_cookie, remove_entity_headers
+from werkzeug.http import HTTP_STATUS_CODES, remove_entity_headers
+from werkzeug.sansio.http import parse_cookie
 from werkzeug.wsgi import ClosingIterator
 
 from . import api_proxy, errors, flow_trace, security, tokens
@@ -51,6 +53,8 @@ from .session_store import STORE_ERRORS, STORE_FAILED, seen_write_due, timeout_r
 #: Where a failure after the upstream call waits for the view's error handling.
 HANDED_OVER = "pagero.api_fast_lane.error"
 PREFIX = "/api-proxy/"
+#: What a session id the app issued looks like (Flask-Session: ``secrets.token_urlsafe``).
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
 class ApiFastLane:
@@ -80,14 +84,19 @@ class ApiFastLane:
         except STORE_ERRORS as exc:
             environ[STORE_FAILED] = type(exc).__name__  # the view answers 503 at once
             usable = None
+        except Exception as exc:  # a bug here: the app's own 500, never the server's page
+            return self._hand_over(environ, start_response, None, exc)
         if usable is None:
             return self.wsgi_app(environ, start_response)
         return self._forward(environ, start_response, settings, path, *usable)
 
     def _usable_session(self, environ, settings) -> tuple[tokens.TokenSet, dict] | None:
         """The session's tokens and data when the view would use them as they are."""
-        sid = parse_cookie(environ.get("HTTP_COOKIE", "")).get(self.cookie_name)
-        if not sid:
+        # Read as Flask reads it (werkzeug's Request.cookies): werkzeug.http.parse_cookie
+        # would decode the header as UTF-8 and fail on other bytes. A cookie that is not
+        # a session id is no session, as it is to the view (a 401, not a crash).
+        sid = parse_cookie(environ.get("HTTP_COOKIE")).get(self.cookie_name)
+        if not sid or not _SESSION_ID.fullmatch(sid):
             return None
         data, record = self.sessions.read_with_tokens(sid)
         now = time.time()
@@ -122,11 +131,11 @@ class ApiFastLane:
                 environ[api_proxy.REFUSED_TOKEN] = token_set.access_token
                 return self._hand_over(environ, start_response, rid)
             api_proxy.log_call("GET", path, upstream.status, started, extra={"request_id": rid})
+            answer = list(api_proxy.response_headers(settings, upstream).items())
             body, streamed = api_proxy.answer_body(upstream, "GET")
         except errors.PageroError as exc:
             return self._hand_over(environ, start_response, rid, exc)
         status = upstream.status
-        answer = list(api_proxy.response_headers(settings, upstream).items())
         # What Werkzeug does to the view's Response: RFC 9110 sections 8.6 and 15.4.5.
         # (A 204 or 304 is never read whole: answer_body streams it.)
         if not streamed:
@@ -136,7 +145,7 @@ class ApiFastLane:
             answer = [(k, v) for k, v in answer if k != "Content-Length"]
         elif status == 304:
             remove_entity_headers(answer)
-        answer += security.missing_policy_headers(answer, self.https)
+        answer += security.missing_policy_headers(answer, self.https, proxied=True)
         answer += [("X-Request-ID", rid), ("Vary", "Cookie")]
         start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'unknown').upper()}", answer)
         body = body if streamed else [body]
@@ -152,8 +161,9 @@ class ApiFastLane:
         event = flow_trace.api_call_event("GET", url, status, started, request_id=rid)
         return flow_trace.store_later(self.traces, trace_key, [event])
 
-    def _hand_over(self, environ, start_response, rid: str, error=None):
-        environ["HTTP_X_REQUEST_ID"] = rid  # one id for the request, on both sides
+    def _hand_over(self, environ, start_response, rid: str | None, error=None):
+        if rid is not None:
+            environ["HTTP_X_REQUEST_ID"] = rid  # one id for the request, on both sides
         if error is not None:
             environ[HANDED_OVER] = error
         return self.wsgi_app(environ, start_response)
