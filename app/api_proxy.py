@@ -36,7 +36,7 @@ from werkzeug.routing import PathConverter
 
 from config import Settings
 
-from . import errors, flow_trace, tokens
+from . import errors, flow_trace, security, tokens
 from .http_pool import USER_AGENT, resend_if_closed
 from .pagero_client import pagero
 
@@ -72,11 +72,13 @@ FORWARD_RESPONSE_HEADERS = (
     "Content-Disposition",
     "Content-Range",
     "Accept-Ranges",
+    "Allow",
     "ETag",
     "Last-Modified",
     "Retry-After",
     "WWW-Authenticate",
 )
+_FORWARD_RESPONSE_LOWER = {h.lower(): h for h in FORWARD_RESPONSE_HEADERS}
 #: Bodies up to this size are kept in memory so the request can be retried after
 #: a refresh; larger ones stream straight through and are sent once.
 REPLAYABLE_BODY = 1024 * 1024
@@ -166,13 +168,9 @@ def proxy(path: str):
                 "The token has been renewed: send the request again."
             )
     log_call(request.method, path, upstream.status, started)
+    headers = response_headers(settings, upstream)  # before the body: a 502 reads none
     body, streamed = answer_body(upstream, request.method)
-    return Response(
-        body,
-        status=upstream.status,
-        headers=response_headers(settings, upstream),
-        direct_passthrough=streamed,
-    )
+    return Response(body, status=upstream.status, headers=headers, direct_passthrough=streamed)
 
 
 def log_call(method: str, path: str, status: int, started: float, **extra) -> None:
@@ -353,35 +351,86 @@ def invalid_token(upstream: urllib3.BaseHTTPResponse) -> bool:
     return challenge.lower().startswith("bearer") and 'error="invalid_token"' in challenge
 
 
-#: Answers a browser would run script in if it opened them at /api-proxy/...: the API's
-#: HTML or SVG would be a page of this app's origin, with its session. They get a CSP
-#: sandbox (a unique origin, no script, no forms) and load nothing.
-ACTIVE_CONTENT = frozenset(
-    {"text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml"}
-)
-ACTIVE_CONTENT_POLICY = "sandbox; default-src 'none'; frame-ancestors 'none'"
+#: Every answer of the API carries this policy, whatever its type: opened at
+#: /api-proxy/... it is a sandboxed document of no origin, never a page of this app with
+#: its session (security.PROXIED_ANSWER_POLICY says why; the type alone cannot: browsers
+#: render types we would not list, such as text/xsl, and read Content-Type otherwise).
+ANSWER_POLICY = security.PROXIED_ANSWER_POLICY
+
+# RFC 9110 section 5.5: a field value is visible ASCII, obs-text, space and tab, nothing else.
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+# RFC 9110 section 8.3.1: type "/" subtype *( OWS ";" OWS [ token "=" ( token / quoted ) ] ).
+_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+# Written so that each space can be matched one way only (no backtracking blow-up).
+_PARAMETER = rf";[ \t]*(?:{_TCHARS}=(?:{_TCHARS}|{_QUOTED})[ \t]*)?"
+_MEDIA_TYPE = re.compile(rf"{_TCHARS}/{_TCHARS}[ \t]*(?:{_PARAMETER})*")
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+OPAQUE = "application/octet-stream"
 
 
 def response_headers(settings: Settings, upstream: urllib3.BaseHTTPResponse) -> dict[str, str]:
-    """The allow-listed answer headers; an answer without a type is declared opaque
-    bytes (RFC 9110 section 8.3), never left for a framework to call it HTML, and
-    active content is sandboxed (:data:`ACTIVE_CONTENT`)."""
-    connection = _connection_listed(upstream.headers.getlist("Connection"))
-    headers = {
-        h: upstream.headers[h]
-        for h in FORWARD_RESPONSE_HEADERS
-        if h in upstream.headers and h.lower() not in connection
-    }
-    location = upstream.headers.get("Location")
+    """The allow-listed answer headers, each a valid field value (else the answer is
+    refused: :class:`~app.errors.ApiMalformedAnswer`, a 502), with :data:`ANSWER_POLICY`
+    and ``nosniff``.
+
+    The type passes only when it is one unambiguous media type. An answer without one is
+    declared opaque bytes (RFC 9110 section 8.3), never left for a framework to call it
+    HTML; one with several (a comma, a repeated header) or an unreadable one is served as
+    ``application/octet-stream`` and ``attachment``: browsers take the last of a list
+    (``text/plain, text/html`` is HTML to Chromium), so no reading of it is safe to pass on.
+    """
+    headers: dict[str, str] = {}
+    connection: list[str] = []
+    locations: list[str] = []
+    for name, value in upstream.headers.iteritems():  # once over them: the hot path
+        lower = name.lower()
+        if forward := _FORWARD_RESPONSE_LOWER.get(lower):
+            if not _FIELD_VALUE.fullmatch(value):
+                raise _malformed(upstream, forward)
+            value = value.strip(" \t")
+            headers[forward] = f"{headers[forward]}, {value}" if forward in headers else value
+        elif lower == "location":
+            locations.append(value)
+        elif lower == "connection":
+            connection.append(value)
+    if connection:
+        for name in _connection_listed(connection):
+            headers.pop(_FORWARD_RESPONSE_LOWER.get(name, ""), None)
+    location = locations[0] if len(locations) == 1 else None
     base = settings.api_base_url + "/"
     if location and location.startswith(base):
         # A link inside the API becomes the same link through the proxy; any other
         # Location (another host) is dropped rather than followed or leaked.
+        if not _FIELD_VALUE.fullmatch(location):
+            raise _malformed(upstream, "Location")
         headers["Location"] = "/api-proxy/" + location[len(base) :]
-    media_type = headers.setdefault("Content-Type", "application/octet-stream")
-    if media_type.partition(";")[0].strip().lower() in ACTIVE_CONTENT:
-        headers["Content-Security-Policy"] = ACTIVE_CONTENT_POLICY
+    if "Content-Length" in headers and not _DIGITS.fullmatch(headers["Content-Length"]):
+        # One length said twice (RFC 9110 section 8.6) is that length; anything else is
+        # not a length (urllib3 has refused two different ones already).
+        lengths = {part.strip() for part in headers["Content-Length"].split(",")}
+        if len(lengths) != 1 or not _DIGITS.fullmatch(length := lengths.pop()):
+            raise _malformed(upstream, "Content-Length")
+        headers["Content-Length"] = length
+    media_type = headers.get("Content-Type")
+    if media_type is None:
+        headers["Content-Type"] = OPAQUE
+    elif "," in media_type or not _MEDIA_TYPE.fullmatch(media_type):
+        headers["Content-Type"] = OPAQUE
+        headers["Content-Disposition"] = "attachment"
+    headers["Content-Security-Policy"] = ANSWER_POLICY
+    headers["X-Content-Type-Options"] = "nosniff"
     return headers
+
+
+def _malformed(upstream: urllib3.BaseHTTPResponse, name: str) -> errors.ApiMalformedAnswer:
+    """The 502 for an answer with an unusable header, its connection closed (its body
+    is never read, so the connection cannot serve another call)."""
+    upstream.close()
+    return errors.ApiMalformedAnswer(
+        "The Pagero API answered with a malformed header, so its answer is not passed on.",
+        header=name,
+    )
 
 
 def _read_small(upstream: urllib3.BaseHTTPResponse) -> bytes:

@@ -272,6 +272,14 @@ class PageroBusy(PageroError):
     restart_login = False
 
 
+class ApiMalformedAnswer(ApiUnavailable):
+    """The API's answer had a header no browser or server should be given (a control
+    character in it, a length that is not one): refused whole, never half passed on."""
+
+    code = "api_malformed_answer"
+    title = "The Pagero API's answer could not be passed on"
+
+
 class LoginExpired(NotLoggedIn):
     """The refresh token was refused: the user must log in again."""
 
@@ -337,7 +345,13 @@ def register_error_handlers(app: Flask) -> None:
         generic.code = error.name.lower().replace(" ", "_")
         generic.title = error.name
         generic.restart_login = False
-        return render_error(generic)
+        response = render_error(generic)
+        # The exception's own headers: a 405's Allow (RFC 9110 section 15.5.6, a MUST),
+        # a 416's Content-Range, a 401's WWW-Authenticate. Not its HTML's type.
+        for name, value in error.get_headers(request.environ):
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import hmac
+import re
 import secrets
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response, redirect, request
+from flask import Response, has_request_context, redirect, request
 
 from config import Settings
 
@@ -70,13 +71,25 @@ def redirect_to_canonical_host(settings: Settings) -> Response | None:
     return redirect(target, code=302)
 
 
+#: The policy of every answer at ``/api-proxy/...``, whatever its type (and the app's own
+#: problem+json there too). Opened by a browser, such an answer is a document of no origin
+#: (``sandbox`` without ``allow-scripts``: no script, no form, no plugin, no same-origin
+#: access), loads nothing and cannot be framed. Whatever the API sends (HTML, SVG, XSLT,
+#: a type the browser reads differently from us) never runs as a page of this app.
+PROXIED_ANSWER_POLICY = (
+    "sandbox; default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+PROXY_PREFIX = "/api-proxy"
+
+
 def apply_security_headers(response: Response, https: bool) -> Response:
     """Headers every response carries, unless the view set its own.
 
     ``no-referrer`` because the callback URL holds a code; ``no-store`` on
     everything but static files, since pages show personal data and the
-    callback must not be cached; the CSP allows only our own files, so an
-    injected script has nowhere to load from and nowhere to send tokens.
+    callback must not be cached; the CSP runs only our own scripts (under
+    ``/static/js/``), so an injected script has nowhere to load from and nowhere
+    to send tokens. Answers under ``/api-proxy`` get :data:`PROXIED_ANSWER_POLICY`.
 
     Every response passes here, API calls included, so the header values are
     built once (:func:`_policy_headers`) and the response's headers are
@@ -85,34 +98,34 @@ def apply_security_headers(response: Response, https: bool) -> Response:
     # A static file may be cached; anything else under /static/ (a redirect built from
     # the request's Host, a 404) may not.
     static = request.path.startswith("/static/") and response.status_code in (200, 304)
-    for name, value in missing_policy_headers(response.headers.items(), https, static):
+    proxied = request.path.startswith(PROXY_PREFIX)
+    present = response.headers.items()
+    for name, value in missing_policy_headers(present, https, static, proxied):
         response.headers.add(name, value)
     return response
 
 
 def missing_policy_headers(
-    present: Iterable[tuple[str, str]], https: bool, static: bool = False
+    present: Iterable[tuple[str, str]], https: bool, static: bool = False, proxied: bool = False
 ) -> list[tuple[str, str]]:
     """The policy headers an answer with headers ``present`` lacks (a header it has, such
-    as the sandbox CSP of the API's markup, is never given a second time)."""
+    as the sandbox CSP of a proxied answer, is never given a second time)."""
     names = {name.lower() for name, _value in present}
-    return [(k, v) for k, v in policy_headers(https, static) if k.lower() not in names]
+    return [(k, v) for k, v in policy_headers(https, static, proxied) if k.lower() not in names]
 
 
-def policy_headers(https: bool, static: bool = False) -> tuple[tuple[str, str], ...]:
+def policy_headers(
+    https: bool, static: bool = False, proxied: bool = False
+) -> tuple[tuple[str, str], ...]:
     """The headers :func:`apply_security_headers` gives a response that has none of them."""
-    return _policy_headers(_form_targets(), https, static)
+    policy = PROXIED_ANSWER_POLICY if proxied else page_policy()
+    return _policy_headers(policy, https, static)
 
 
 @functools.lru_cache(maxsize=16)
-def _policy_headers(form_targets: str, https: bool, static: bool) -> tuple[tuple[str, str], ...]:
+def _policy_headers(policy: str, https: bool, static: bool) -> tuple[tuple[str, str], ...]:
     headers = [
-        (
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"connect-src 'self'; form-action 'self' {form_targets}; "
-            "frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-        ),
+        ("Content-Security-Policy", policy),
         ("Referrer-Policy", "no-referrer"),
         ("X-Content-Type-Options", "nosniff"),
         ("X-Frame-Options", "DENY"),
@@ -124,10 +137,19 @@ def _policy_headers(form_targets: str, https: bool, static: bool) -> tuple[tuple
     return tuple(headers)
 
 
-def _form_targets() -> str:
-    """Origins a form submission may end up at. CSP's form-action also governs the
-    redirects after a submission: the home form's GET /login goes on to Pagero's
-    login page, and POST /logout may go on to Pagero's end-session endpoint."""
+def page_policy() -> str:
+    """The app's own Content-Security-Policy (pages, /session, static files, errors).
+
+    ``script-src`` names the folder of the app's scripts, not ``'self'``: everything at
+    ``/api-proxy/...`` is ``'self'`` too, and an answer of the API (a document a partner
+    uploaded, say) must never be loadable as a script of the app's pages. CSP matches a
+    source's path as a prefix (CSP3 section 6.7.2.12), on the canonical origin, the one
+    host the pages that have scripts are served on (a login moves the browser there).
+
+    CSP's form-action also governs the redirects after a submission: the home form's GET
+    /login goes on to Pagero's login page, and POST /logout may go on to Pagero's
+    end-session endpoint, so their origins are allowed.
+    """
     from .pagero_client import pagero
 
     # Never read the metadata just to write a header: use what is known now. Before
@@ -135,9 +157,27 @@ def _form_targets() -> str:
     # header only (an origin a form may go on to; nothing is sent there).
     configured = pagero.configured
     known = pagero.discovery.cached_settings() if pagero.discovery else configured
-    return _origins(
+    root = request.script_root if has_request_context() else ""
+    if not _SCRIPT_ROOT.fullmatch(root):
+        root = ""  # a mount point is the server's setting; never a header's text in the CSP
+    return _page_policy(
+        known.canonical_origin + root,
         known.authorize_url or configured.authorize_url,
         known.end_session_url or configured.end_session_url,
+    )
+
+
+#: A mount point (``SCRIPT_NAME``) that can stand in a CSP source's path as it is.
+_SCRIPT_ROOT = re.compile(r"(?:/[A-Za-z0-9._~-]+)*")
+
+
+@functools.lru_cache(maxsize=16)
+def _page_policy(origin: str, authorize_url: str, end_session_url: str | None) -> str:
+    form_targets = _origins(authorize_url, end_session_url)
+    return (
+        f"default-src 'self'; script-src {origin}/static/js/; style-src 'self'; "
+        f"img-src 'self' data:; connect-src 'self'; form-action 'self' {form_targets}; "
+        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     )
 
 

@@ -15,10 +15,17 @@ not reach a log file. No request header is logged (they carry cookies and
 tokens); the response's ``X-Request-ID`` joins the line to the app's own lines.
 A path with a control character in it (``/x%0A...`` decodes to a line break) is
 written escaped (:func:`one_line`), so no request can forge a log line.
+
+gunicorn's error log names the request target as it came, query string included
+("Error handling request GET /x?code=..." when an answer fails, "Invalid request
+from ip=...: Invalid Request Line '...'"): :class:`HideQueryStrings` removes every
+query string from those lines and their tracebacks before they are written.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import traceback
 
 from gunicorn.glogging import Logger
@@ -35,8 +42,39 @@ def one_line(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii")
 
 
+#: A query string in a request target: from a '?' up to the next space or quote (the
+#: end of the target in gunicorn's messages).
+_QUERY = re.compile(r"\?[^\s'\"]+")
+HIDDEN_QUERY = "?[query-hidden]"
+
+
+def hide_queries(text: str) -> str:
+    """``text`` with the query string of every URL or request target in it replaced."""
+    return _QUERY.sub(HIDDEN_QUERY, text) if "?" in text else text
+
+
+class HideQueryStrings(logging.Filter):
+    """On gunicorn's error log: no query string (``/callback?code=...``) in a message or
+    its traceback, and the message on one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg, record.args = one_line(hide_queries(message)), ()
+        if record.exc_info and not record.exc_text:
+            # Formatted here, so the handler's formatter writes this text (it keeps a
+            # record's exc_text) instead of formatting the exception itself.
+            record.exc_text = hide_queries(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
 class AccessLogger(Logger):
-    """gunicorn's logger (error log, reopening, syslog, ...) with a cheaper access line."""
+    """gunicorn's logger (error log, reopening, syslog, ...) with a cheaper access line,
+    and an error log without query strings (:class:`HideQueryStrings`)."""
+
+    def __init__(self, cfg) -> None:
+        super().__init__(cfg)
+        if not any(isinstance(f, HideQueryStrings) for f in self.error_log.filters):
+            self.error_log.addFilter(HideQueryStrings())
 
     def access(self, resp, req, environ, request_time) -> None:
         if not self.access_log_enabled:

@@ -128,6 +128,12 @@ def sent_document(document_id: str):
     return uploads.get_document(_user().company_id, document_id)
 
 
+@bp.get("/document/v1/documents/<document_id>/file")
+def sent_document_file(document_id: str):
+    """A sent document itself, with the Content-Type it was sent with (sandbox.uploads)."""
+    return uploads.get_file(_user().company_id, document_id)
+
+
 @bp.route("/document/v1/documents/<document_id>", methods=["PATCH"])
 @bp.put("/document/v1/documents/<document_id>/status")
 def document_status(document_id: str):

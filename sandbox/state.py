@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from typing import Any
 
 from flask import current_app
 
@@ -49,6 +50,8 @@ class SandboxState:
         self._secrets: list[str] = [settings.client_secret]
         #: Documents sent through the API (POST), by id; only their metadata is kept.
         self.uploads: dict[str, dict] = {}
+        #: The small ones' bodies and answer headers (sandbox.uploads.UploadedFile), by id.
+        self.upload_files: dict[str, Any] = {}
 
     # -- test introspection ------------------------------------------------------------
 
@@ -93,6 +96,7 @@ class SandboxState:
             self.counts.clear()
             self.faults.clear()
             self.uploads.clear()
+            self.upload_files.clear()
             self._clock_offset = 0.0
 
     def record_secret(self, value: str) -> None:

@@ -251,16 +251,17 @@ def test_an_answer_without_a_type_is_declared_opaque_bytes(client_app):
     assert api_proxy.response_headers(settings, typed)["Content-Type"] == "application/json"
 
 
-def test_markup_from_the_api_is_sandboxed_json_keeps_the_apps_policy(browser, sandbox):
-    """The API's XML or HTML, opened at /api-proxy/..., must not run as this app's page."""
+def test_markup_from_the_api_is_sandboxed_like_every_answer(browser, sandbox):
+    """The API's XML or HTML, opened at /api-proxy/..., must not run as this app's page
+    (every type: tests/test_api_proxy_answers.py)."""
     browser.login()
     listing = browser.get(DOCS, headers={"Accept": "application/json"})
-    assert "script-src 'self'" in listing.headers["Content-Security-Policy"]
+    assert listing.headers["Content-Security-Policy"] == api_proxy.ANSWER_POLICY
     first = listing.json()["items"][0]["id"]
     document = browser.get(f"{DOCS}/{first}/targetdocument", headers={"Accept": "*/*"})
     assert document.status_code == 200
     assert document.headers["Content-Type"].startswith("application/xml")
-    assert document.headers["Content-Security-Policy"] == api_proxy.ACTIVE_CONTENT_POLICY
+    assert document.headers["Content-Security-Policy"] == api_proxy.ANSWER_POLICY
     assert document.headers["X-Content-Type-Options"] == "nosniff"
     assert document.headers["Cache-Control"] == "no-store"
 

@@ -178,7 +178,7 @@ def test_idle_timeout_ends_the_session_and_deletes_its_tokens(make_app, new_brow
 def test_an_active_session_outlives_an_idle_timeout_shorter_than_a_minute(
     make_app, new_browser, sandbox
 ):
-    make_app(SESSION_IDLE_TIMEOUT="4", PAGERO_PROXY_FAST_LANE="false")
+    make_app(SESSION_IDLE_TIMEOUT="4")
     browser = new_browser()
     browser.login()
     started = time.monotonic()
