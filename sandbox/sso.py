@@ -62,8 +62,16 @@ def _prompts(grant) -> set[str]:
 
 
 def _error_page(error: OAuth2Error, status: int = 400) -> tuple[str, int]:
+    """The refusal page; for a redirect URI it does not know, the ones it does and how to
+    register another (a developer pointing their own app at the sandbox meets this first)."""
+    registered = current_state().settings.redirect_uris
+    sent = request.values.get("redirect_uri")
+    unknown_redirect = sent is not None and sent not in registered
     return render_template(
-        "error.html", error=error.error, description=error.get_error_description()
+        "error.html",
+        error=error.error,
+        description=error.get_error_description(),
+        registered_redirect_uris=registered if unknown_redirect else None,
     ), status
 
 

@@ -145,6 +145,15 @@ def test_authorize_rejects_unregistered_redirect_uri_without_redirecting(sso):
         assert "Pagero sandbox (local stand-in, not Pagero)" in response.get_data(as_text=True)
 
 
+def test_the_unregistered_redirect_uri_page_lists_the_registered_ones_and_how_to_add_one(sso):
+    page = sso.authorize(redirect_uri="http://localhost:8000/callback").get_data(as_text=True)
+    assert "Registered redirect URIs" in page
+    assert f"<code>{sso.REDIRECT_URI}</code>" in page
+    assert "SANDBOX_REDIRECT_URIS" in page and "PAGERO_REDIRECT_URI" in page
+    other = sso.authorize(client_id="someone-else").get_data(as_text=True)
+    assert "Registered redirect URIs" not in other  # only where the redirect URI is the problem
+
+
 def test_authorize_rejects_missing_redirect_uri_without_redirecting(sso):
     response = sso.authorize(redirect_uri=None)
     assert response.status_code == 400 and "Location" not in response.headers
