@@ -2,7 +2,7 @@
 #   docker build -t pagero-client .                     the app (production image)
 #   docker build --target sandbox -t pagero-sandbox .   the local Pagero stand-in (demo, QA)
 #   docker run -p 5000:5000 --env-file .env pagero-client
-# Configuration comes only from the environment (README, "Configuration").
+# Configuration comes only from the environment (docs/configuration.md).
 
 # --- build stage: the pinned requirements into a virtual environment -------------
 FROM python:3.11-slim-bookworm AS build

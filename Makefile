@@ -18,7 +18,7 @@ format: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
-# Loopback only, bounded, stops by itself (README, "Performance" and "Load and fault tests").
+# Loopback only, bounded, stops by itself (docs/performance.md, docs/testing.md).
 # Two tables: a slow Pagero (wrk, 100 and 400 connections) and the fast local API.
 bench: bench-slow bench-fast
 

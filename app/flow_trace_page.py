@@ -170,8 +170,8 @@ DOCUMENT: tuple[tuple[str, str, str], ...] = (
     (
         "errors",
         "Errors",
-        "Each failure ends in a page (or problem+json) with an error code: see the README's "
-        "error table and docs/staging-qa.md for what each means and what to do.",
+        "Each failure ends in a page (or problem+json) with an error code: see the error table "
+        "in docs/security.md and docs/staging-qa.md for what each means and what to do.",
     ),
 )
 

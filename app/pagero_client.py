@@ -1,7 +1,7 @@
 """The OAuth 2.0 client side of Pagero's authorization-code flow.
 
 Each public method is one step of Pagero's document
-(``../shared/seed/pagero-authorization-code-flow.md``):
+(summarised in ``docs/pagero-flow.md``):
 
 * :meth:`PageroClient.start_login` - Step 1, authorizing the user;
 * :meth:`PageroClient.check_callback` - Step 2, obtaining the authorization code;

@@ -39,7 +39,7 @@ from bench.load_logins import load_users, run_load
 from bench.proxy_bench import login_through_app
 
 PATH = "/document/v1/documents"
-#: The issue's targets for this table (README, "Performance").
+#: The issue's targets for this table (docs/performance.md).
 TARGETS = {
     "share at 100": 0.9,
     "p99 vs direct at 100": 1.5,

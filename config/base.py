@@ -1,7 +1,7 @@
 """Settings, their environment variables, and the validation run at start-up.
 
 Why one table (``FIELDS``): the variable name, the parser, and the sentence in
-the README all describe the same thing; keeping them side by side means a new
+docs/configuration.md all describe the same thing; keeping them side by side means a new
 setting cannot be added without being parsed, validated and documented.
 """
 

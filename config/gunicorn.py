@@ -4,7 +4,7 @@ The Dockerfile, ``make demo`` and the tests all start the app with exactly
 this command, so what is tested is what ships. Every value comes from the
 environment with a default that suits a small container.
 
-The serving model is gunicorn's gevent worker (README, "Serving model"). Pagero is
+The serving model is gunicorn's gevent worker (docs/performance.md, "Serving model"). Pagero is
 remote: every token or API call waits 50-300 ms on the network. With threads, each
 waiting call holds one of ``workers x threads`` threads, and a slow Pagero stops the app
 answering anyone, health probes included. Under gevent a waiting call is a greenlet
@@ -18,7 +18,7 @@ import sys
 
 from dotenv import find_dotenv, load_dotenv
 
-# A serving variable may come from .env like any other setting (README, "Configuration"),
+# A serving variable may come from .env like any other setting (docs/configuration.md),
 # so .env is loaded before they are read. The environment wins; wsgi.py and the workers
 # see the same values (they inherit this process's environment).
 load_dotenv(find_dotenv(usecwd=True), override=False)

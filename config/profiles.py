@@ -1,8 +1,8 @@
 """The three profiles: ``sandbox`` (default), ``staging`` and ``production``.
 
 A profile supplies defaults and the checks that only make sense for it. Every
-default is a string, exactly what the environment variable would hold, so the
-README's table and the code say the same thing.
+default is a string, exactly what the environment variable would hold, so
+docs/configuration.md's table and the code say the same thing.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ def test_victims_code_in_the_attackers_callback_is_refused_by_pkce(
 
 
 def test_without_pkce_an_injected_code_is_not_detected(make_app, new_browser, sandbox):
-    # What PAGERO_USE_PKCE=false gives up (README, Configuration): with scope `all`
+    # What PAGERO_USE_PKCE=false gives up (docs/configuration.md): with scope `all`
     # nothing binds the code to the login, so the attacker reads the victim's documents.
     make_app(PAGERO_USE_PKCE="false")
     attacker, answer = _inject(new_browser, "all", None)

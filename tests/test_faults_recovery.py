@@ -1,5 +1,5 @@
 """Every fault the sandbox can inject, one table: the documented status and error code
-(README, "Errors a user can act on"), within the configured timeouts, and recovery by
+(docs/security.md, "Errors a user can act on"), within the configured timeouts, and recovery by
 itself once the fault ends: the same session goes on where the fault left it alive.
 
 What each fault's page says is tested beside the feature (test_callback_errors.py,

@@ -148,7 +148,7 @@ def test_a_bad_configuration_stops_gunicorn_with_one_message_before_any_worker(t
 
 
 def test_serving_variables_come_from_dotenv_too_and_the_environment_wins(tmp_path):
-    """README, "Configuration": every value may be set in .env in the working directory."""
+    """docs/configuration.md: every value may be set in .env in the working directory."""
     (tmp_path / ".env").write_text("GUNICORN_WORKERS=3\nGUNICORN_TIMEOUT=99\nAPP_PORT=5999\n")
     command, env = gunicorn_invocation(free_port(), GUNICORN_TIMEOUT="42")
     for name in ("GUNICORN_BIND", "GUNICORN_WORKERS", "APP_PORT"):
