@@ -26,8 +26,8 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, request, request_finished
@@ -154,6 +154,10 @@ OAUTH_ERROR_CODES = frozenset(
 STORE_KINDS = frozenset({"tokens", "logins", "traces"})
 STORE_METHODS = frozenset({"get", "put", "delete", "pop", "lock", "check", "append", "read"})
 
+# Children looked up once: every proxied call passes here (a labels() call takes a lock).
+_IN_FLIGHT_BY_WHAT = {what: IN_FLIGHT.labels(label) for what, label in UPSTREAMS.items()}
+_PROXIED_BY_LABELS: dict[tuple[str, str], Any] = {}
+
 for _outcome in REFRESH_OUTCOMES:  # present from the start, so rate() sees the first one
     REFRESHES.labels(_outcome)
 
@@ -207,15 +211,10 @@ def refresh_busy() -> None:
     REFRESHES.labels("busy").inc()
 
 
-@contextmanager
-def waiting_on(what: str) -> Iterator[None]:
+def waiting_on(what: str) -> AbstractContextManager[None]:
     """One call holding an in-flight slot (:mod:`app.in_flight`) for ``what``."""
-    gauge = IN_FLIGHT.labels(UPSTREAMS.get(what, "other"))
-    gauge.inc()
-    try:
-        yield
-    finally:
-        gauge.dec()
+    gauge = _IN_FLIGHT_BY_WHAT.get(what) or IN_FLIGHT.labels("other")
+    return gauge.track_inprogress()
 
 
 def refused(what: str) -> None:
@@ -251,8 +250,11 @@ def _on_request_finished(sender: Flask, response: Response, **_: Any) -> None:
     endpoint = request.endpoint
     status = response.status_code
     if endpoint == "api_proxy.proxy":
-        method = request.method if request.method in PROXY_METHODS else "other"
-        PROXIED_CALLS.labels(method, status_label(status)).inc()
+        key = (request.method if request.method in PROXY_METHODS else "other", status)
+        counter = _PROXIED_BY_LABELS.get(key)
+        if counter is None:  # at most one per method and status: bounded
+            counter = _PROXIED_BY_LABELS[key] = PROXIED_CALLS.labels(key[0], status_label(status))
+        counter.inc()
     elif endpoint in ("auth.login", "auth.callback"):
         if status >= 400:
             error = g.get("pagero_error")
