@@ -23,6 +23,7 @@ section 2.1), compared in constant time.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import os
@@ -156,7 +157,7 @@ STORE_METHODS = frozenset({"get", "put", "delete", "pop", "lock", "check", "appe
 
 # Children looked up once: every proxied call passes here (a labels() call takes a lock).
 _IN_FLIGHT_BY_WHAT = {what: IN_FLIGHT.labels(label) for what, label in UPSTREAMS.items()}
-_PROXIED_BY_LABELS: dict[tuple[str, str], Any] = {}
+_PROXIED_BY_LABELS: dict[tuple[str, int], Any] = {}
 
 for _outcome in REFRESH_OUTCOMES:  # present from the start, so rate() sees the first one
     REFRESHES.labels(_outcome)
@@ -284,9 +285,7 @@ def scrape():
     if not expected:
         abort(404)
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), expected.encode()
-    ):
+    if scheme.lower() != "bearer" or not _same_secret(given.strip(), expected):
         log.warning("metrics: scrape refused (%s)", "wrong token" if given else "no token")
         response = errors.render_error(
             MetricsUnauthorized("Send Authorization: Bearer <METRICS_TOKEN>.")
@@ -300,6 +299,12 @@ def scrape():
         encode(_registry()),
         headers={"Content-Type": content_type, "Cache-Control": "no-store"},
     )
+
+
+def _same_secret(given: str, expected: str) -> bool:
+    """Constant time, length included: ``compare_digest`` of two equal-length digests."""
+    digest = lambda text: hashlib.sha256(text.encode()).digest()  # noqa: E731
+    return hmac.compare_digest(digest(given), digest(expected))
 
 
 def _registry():
