@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Settings, load_settings
 
-from . import api_proxy, auth, flow_trace, health, pages, session_api, session_store
+from . import api_proxy, auth, flow_trace, health, metrics, pages, session_api, session_store
 from .errors import register_error_handlers
 from .logging_setup import configure_logging, init_request_ids
 from .pagero_client import pagero
@@ -55,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_proxy.bp)
     app.register_blueprint(session_api.bp)
     app.register_blueprint(health.bp)
+    metrics.init_app(app, settings)
     # Imported here, not at the top, so `python -m app.doctor` runs one copy of it.
     from .doctor import cli as pagero_cli
 

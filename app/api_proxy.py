@@ -36,7 +36,7 @@ from werkzeug.routing import PathConverter
 
 from config import Settings
 
-from . import errors, flow_trace, security, tokens
+from . import errors, flow_trace, metrics, security, tokens
 from .http_pool import USER_AGENT, resend_if_closed
 from .pagero_client import pagero
 
@@ -309,7 +309,7 @@ def call_api(
     measured by ``make bench``). Failures come out as the errors the user sees.
     """
     try:
-        with pagero.in_flight.slot("api"):
+        with pagero.in_flight.slot("api"), metrics.API_SECONDS.time():
             return pagero.api.pool().urlopen(
                 method,
                 pagero.api.prefix + rest,

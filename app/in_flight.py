@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from . import errors
+from . import errors, metrics
 
 
 class InFlight:
@@ -34,6 +34,7 @@ class InFlight:
         """Hold one place for a call to ``what`` ("api", "token endpoint", ...)."""
         with self._lock:
             if self.count >= self.limit:
+                metrics.refused(what)
                 raise errors.PageroBusy(
                     "Too many requests are waiting for Pagero right now. "
                     "Please try again in a moment.",
@@ -41,7 +42,8 @@ class InFlight:
                 )
             self.count += 1
         try:
-            yield
+            with metrics.waiting_on(what):
+                yield
         finally:
             with self._lock:
                 self.count -= 1

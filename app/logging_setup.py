@@ -113,7 +113,8 @@ def configure_logging(settings: Settings) -> None:
         handler.set_name(_HANDLER_NAME)
         handler.addFilter(RequestIdFilter())
         logger.addHandler(handler)
-    secrets = tuple(s for s in (settings.client_secret, settings.secret_key) if s)
+    known = (settings.client_secret, settings.secret_key, settings.metrics_token)
+    secrets = tuple(s for s in known if s)
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter(secrets))
     else:

@@ -34,7 +34,7 @@ from flask import Flask, current_app
 
 from config import Settings
 
-from . import discovery, errors, id_token, login_state, tokens
+from . import discovery, errors, id_token, login_state, metrics, tokens
 from .http_pool import Route, pooled_session
 from .in_flight import InFlight
 from .token_store import TokenStore
@@ -182,6 +182,7 @@ class PageroClient:
             **extra,
         )
         login_state.remember(session, _store(), login, s.state_max_age)
+        metrics.login_started()
         return url
 
     # -- Step 2: obtaining the authorization code --------------------------------
@@ -372,7 +373,7 @@ class PageroClient:
         client = self._oauth(scope=scope)
         started = time.time()
         try:
-            with self.in_flight.slot("token endpoint"):
+            with self.in_flight.slot("token endpoint"), metrics.TOKEN_ENDPOINT_SECONDS.time():
                 return dict(call(client))
         except (requests.ConnectionError, requests.Timeout) as exc:
             for hook in self.unanswered_hooks:

@@ -30,7 +30,7 @@ from flask_session.redis import RedisSessionInterface
 
 from config import Settings
 
-from . import errors, tokens
+from . import errors, metrics, tokens
 from .token_store import FileTokenStore, RedisTokenStore, TokenStore
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class _ResilientSessions:
             return super().open_session(app, request)
         except STORE_ERRORS as exc:
             failed = type(exc).__name__
+            metrics.store_error(exc, "session_open")
         log.error("session store unreachable while opening: %s", failed)
         empty = self.session_class(sid=self._generate_sid(self.sid_length))
         empty.store_unavailable = True
@@ -80,6 +81,7 @@ class _ResilientSessions:
             super().save_session(app, session_obj, response)
         except STORE_ERRORS as exc:
             log.error("session store unreachable while saving: %s", type(exc).__name__)
+            metrics.store_error(exc, "session_save")
             _turn_into_unavailable(response)
 
 
@@ -183,6 +185,7 @@ def redis_client(url: str):
 
 def _store_error(exc: BaseException) -> Response:
     log.error("session store unreachable: %s", type(exc).__name__)
+    metrics.store_error(exc)
     return errors.render_error(_unavailable())
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import current_app, g
 
-from . import errors
+from . import errors, metrics
 from .token_store import LockTimeout, decode
 
 #: The session holds only this key (its own id at login); the tokens live in the token store.
@@ -202,7 +202,7 @@ def fresh(session: MutableMapping[str, Any], refresh, rejected: str | None = Non
         return current
     key = session[TOKEN_KEY]
     store = _store()
-    with _locked(store, key):
+    with _locked(store, key, on_busy=metrics.refresh_busy):
         # Re-read under the lock: another request (any worker, any instance)
         # may have refreshed while we waited; its pair is the one to use.
         latest = from_record(store.get(key))
@@ -214,7 +214,7 @@ def fresh(session: MutableMapping[str, Any], refresh, rejected: str | None = Non
             g.pagero_tokens = latest
             return latest
         try:
-            renewed = refresh(latest)
+            renewed = metrics.counted_refresh(refresh, latest)
         except errors.LoginExpired:
             store.delete(key)
             session.pop(TOKEN_KEY, None)
@@ -226,7 +226,7 @@ def fresh(session: MutableMapping[str, Any], refresh, rejected: str | None = Non
 
 
 @contextmanager
-def _locked(store, key: str) -> Iterator[None]:
+def _locked(store, key: str, on_busy=None) -> Iterator[None]:
     # Long enough for one refresh round trip to Pagero and some queueing.
     settings = current_app.config["PAGERO_SETTINGS"]
     timeout = settings.http_connect_timeout + settings.http_read_timeout + 5
@@ -234,6 +234,8 @@ def _locked(store, key: str) -> Iterator[None]:
         with store.lock(key, timeout=timeout):
             yield
     except LockTimeout:
+        if on_busy is not None:
+            on_busy()
         raise errors.TokenRefreshBusy(
             "Another request of this session is still renewing the access token. "
             "Please try again in a moment."

@@ -236,6 +236,14 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("LOG_LEVEL", "log_level", f.one_of("debug", "info", "warning", "error"), "Log level."),
     Field("LOG_FORMAT", "log_format", f.one_of("text", "json"), "Log lines as text or JSON."),
+    Field(
+        "METRICS_TOKEN",
+        "metrics_token",
+        f.parse_bearer_secret,
+        "Bearer token a Prometheus scraper sends to /metrics (32+ random characters); "
+        "unset: /metrics is a 404.",
+        secret=True,
+    ),
 )
 
 FIELDS_BY_ENV = {fld.env: fld for fld in FIELDS}
@@ -283,6 +291,7 @@ class Settings:
     session_key_prefix: str
     log_level: str
     log_format: str
+    metrics_token: str | None = field(repr=False)
     #: Attributes set in the environment rather than by the profile. Discovered
     #: server metadata may replace a profile's default but never one of these.
     explicit: frozenset[str] = frozenset()
@@ -316,6 +325,7 @@ OPTIONAL = {
     "PAGERO_METADATA_URL",
     "SECRET_KEY",
     "SESSION_FILE_DIR",
+    "METRICS_TOKEN",
 }
 
 

@@ -124,6 +124,25 @@ def parse_text(raw: str) -> str:
     return value
 
 
+#: RFC 6750 section 2.1's b64token: what an ``Authorization: Bearer`` value may hold.
+_B64TOKEN = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
+MIN_BEARER_SECRET = 32
+
+
+def parse_bearer_secret(raw: str) -> str:
+    """A secret that callers send as ``Authorization: Bearer <value>``: header-safe,
+    long and random (it guards an endpoint anyone who reaches the port can ask)."""
+    value = raw.strip()
+    how = 'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+    if not _B64TOKEN.match(value):
+        raise ValueError(f"expected letters, digits and -._~+/ only (RFC 6750); {how}")
+    if len(value) < MIN_BEARER_SECRET:
+        raise ValueError(f"expected {MIN_BEARER_SECRET}+ random characters; {how}")
+    if why := low_entropy(value):
+        raise ValueError(f"expected random characters, but {why}; {how}")
+    return value
+
+
 #: A key with fewer distinct characters is not random: 32 random hex digits show
 #: fewer than 8 of their 16 once in about 5 billion keys.
 MIN_DISTINCT_CHARACTERS = 8

@@ -102,3 +102,45 @@ def on_starting(server) -> None:
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n(python -m app.doctor explains each variable)\n")
         sys.exit(2)
+    _prepare_metrics_dir(server)
+
+
+# -- Prometheus metrics across workers (app/metrics.py) ----------------------------------
+# Each worker is a process with its own counters. prometheus-client's multiprocess mode
+# has every worker write its values to files in one folder, PROMETHEUS_MULTIPROC_DIR, and
+# a scrape of any worker adds them all up. The library chooses that storage when a worker
+# first imports it, so the master sets the variable here, before any worker is forked.
+def _prepare_metrics_dir(server) -> None:
+    """An empty metrics folder: the operator's PROMETHEUS_MULTIPROC_DIR, or a private
+    one in memory. Files left by an earlier run would be added to this run's counts."""
+    import glob
+    import tempfile
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        for leftover in glob.glob(os.path.join(folder, "*.db")):
+            os.remove(leftover)
+    else:
+        # Private to this master: two instances on one machine never mix their counts.
+        folder = tempfile.mkdtemp(prefix="pagero-metrics-", dir=worker_tmp_dir)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        # On the arbiter, not in this module: a reload (SIGHUP) reads this file again.
+        server.pagero_made_metrics_dir = folder
+
+
+def child_exit(server, worker) -> None:
+    """A worker is gone: its share of the "live" gauges (calls in flight) goes with it;
+    its counters stay, so a restarted worker never makes a count go down."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    """The master stops: the metrics folder it made for itself goes too."""
+    folder = getattr(server, "pagero_made_metrics_dir", None)
+    if folder:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
