@@ -36,6 +36,7 @@ from redis.exceptions import (
     RedisClusterException,
     RedisError,
     ResponseError,
+    SlotNotCoveredError,
 )
 from redis.sentinel import Sentinel
 
@@ -97,10 +98,10 @@ def failure(exc: BaseException) -> str:
         return "tls_certificate_not_trusted"
     if isinstance(exc, ReadOnlyError):
         return "read_only"
-    if isinstance(exc, ClusterDownError) or "CLUSTERDOWN" in str(exc):
-        return "cluster_down"
-    if isinstance(exc, RedisClusterException):
-        return "cluster_slots_not_covered"
+    if isinstance(exc, (ClusterDownError, SlotNotCoveredError)) or any(
+        sign in str(exc) for sign in ("CLUSTERDOWN", "not covered")
+    ):
+        return "cluster_down"  # a slot has no node: its keys can be neither read nor written
     if isinstance(exc, ResponseError):
         return "write_refused"
     return "unreachable"
