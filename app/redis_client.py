@@ -116,6 +116,24 @@ def _tls_refused(exc: BaseException) -> bool:
     return False
 
 
+def startup_problem(settings: Any, client: Any = None) -> str | None:
+    """What must stop the start for ``settings``' Redis (:func:`check_tls`), or None.
+
+    Run by gunicorn's master before any worker (config/gunicorn.py) and by the app.
+    """
+    if settings.session_backend != "redis" or not settings.redis_url.lower().startswith(
+        "rediss://"
+    ):
+        return None
+    if client is None:
+        client = connect(settings.redis_url)
+        try:
+            return check_tls(client, settings.redis_url)
+        finally:
+            client.close()
+    return check_tls(client, settings.redis_url)
+
+
 def check_tls(client: Any, url: str) -> str | None:
     """At start-up, for ``rediss://``: why the server's certificate is refused, or None.
 

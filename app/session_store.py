@@ -162,7 +162,7 @@ def init_app(app: Flask, settings: Settings) -> TokenStore:
     }
     if settings.session_backend == "redis":
         client = redis_client.connect(settings.redis_url, settings.redis_sentinel_password)
-        if problem := redis_client.check_tls(client, settings.redis_url):
+        if problem := redis_client.startup_problem(settings, client):
             raise ConfigError(settings.profile, {"REDIS_URL": problem})
         store: TokenStore = RedisTokenStore(client, prefix=settings.session_key_prefix)
         app.session_interface = ResilientRedisSessions(

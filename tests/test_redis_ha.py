@@ -21,7 +21,7 @@ from config import ConfigError, load_settings
 from tests.browser import Browser, parse_forms
 from tests.leaks import assert_no_leaks
 from tests.redis_topologies import cluster_node, wait_for
-from tests.servers import ROOT, RedisServer
+from tests.servers import ROOT, RedisServer, free_port, gunicorn
 
 DOCS = "/api-proxy/document/v1/documents"
 
@@ -264,3 +264,20 @@ def test_doctor_reports_an_untrusted_redis_certificate(tls_redis, tmp_path):
     )
     assert out.returncode == 2, out.stdout + out.stderr
     assert "FAIL  REDIS_URL" in out.stdout and "not trusted" in out.stdout
+
+
+def test_gunicorn_refuses_to_start_on_an_untrusted_redis_certificate(tls_redis, tmp_path):
+    """Checked once in gunicorn's master: one message and exit status 2, no worker loop."""
+    env = {
+        "SESSION_BACKEND": "redis",
+        "REDIS_URL": tls_redis.url,
+        "REQUESTS_CA_BUNDLE": str(tls_redis.other_ca),
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    with (
+        pytest.raises(RuntimeError, match="gunicorn exited") as caught,
+        gunicorn(free_port(), tmp_path / "gunicorn.log", **env),
+    ):
+        pass
+    assert "REDIS_URL: the Redis server's TLS certificate is not trusted" in str(caught.value)
+    assert "Booting worker" not in str(caught.value)
