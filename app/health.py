@@ -2,8 +2,9 @@
 
 Orchestrators restart on a failing liveness probe and stop routing on a failing
 readiness probe. Liveness therefore checks nothing outside the process (a Redis
-outage must not restart every instance); readiness checks the session and token
-stores and, with discovery on, that the authorization server's metadata is known.
+outage must not restart every instance); readiness checks that the session and
+token stores take a write (a Redis replica or a cluster missing slots answers PING but
+stores nothing) and, with discovery on, that the authorization server's metadata is known.
 Neither touches the session, so probes never create one.
 """
 
@@ -15,6 +16,7 @@ import tempfile
 from flask import Blueprint, current_app, jsonify
 
 from .pagero_client import pagero
+from .redis_client import check_writable, failure
 from .session_store import STORE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -44,14 +46,13 @@ def readyz():
 def _check_session_store() -> str:
     interface = current_app.session_interface
     try:
-        if hasattr(interface, "client"):  # Redis
-            interface.client.ping()
+        if hasattr(interface, "client"):  # Redis: a write, which a PING would not prove
+            check_writable(interface.client, interface.token_store.prefix)
         else:  # cachelib FileSystemCache: the folder must take a new file
             with tempfile.NamedTemporaryFile(dir=interface.cache._path):
                 pass
     except STORE_ERRORS as exc:
-        log.warning("readiness: session store %s", type(exc).__name__)
-        return "unreachable"
+        return _failed("session store", exc)
     return "ok"
 
 
@@ -60,6 +61,13 @@ def _check_token_store() -> str:
     try:
         store.check()
     except STORE_ERRORS as exc:
-        log.warning("readiness: token store %s", type(exc).__name__)
-        return "unreachable"
+        return _failed("token store", exc)
     return "ok"
+
+
+def _failed(name: str, exc: BaseException) -> str:
+    """``unreachable``, or for Redis why a write failed: ``read_only`` (a replica),
+    ``cluster_down`` (a cluster missing slots), ``tls_certificate_not_trusted``, ..."""
+    reason = failure(exc) if not isinstance(exc, OSError) else "unreachable"
+    log.warning("readiness: %s %s (%s)", name, reason, type(exc).__name__)
+    return reason

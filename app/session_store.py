@@ -25,13 +25,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, request, session
+from flask_session.base import ServerSideSessionInterface
 from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
 
-from config import Settings
+from config import ConfigError, Settings
 
-from . import errors, metrics, tokens
-from .token_store import FileTokenStore, RedisTokenStore, TokenStore
+from . import errors, metrics, redis_client, tokens
+from .token_store import FileTokenStore, RedisTokenStore, TokenStore, slot_tag
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,10 @@ SEEN_WRITE_INTERVAL = 60
 
 def _store_errors() -> tuple[type[BaseException], ...]:
     try:
-        from redis.exceptions import RedisError
+        from .redis_client import REDIS_ERRORS
     except ImportError:  # pragma: no cover - redis is a pinned dependency
         return (OSError,)
-    return (RedisError, OSError)
+    return (*REDIS_ERRORS, OSError)
 
 
 STORE_ERRORS = _store_errors()
@@ -106,24 +107,31 @@ class ResilientCacheLibSessions(_ResilientSessions, CacheLibSessionInterface):
 class ResilientRedisSessions(_ResilientSessions, RedisSessionInterface):
     """Redis sessions, read together with the tokens they lead to.
 
-    A login's tokens are stored under the session's id (:func:`tokens.save`), so
-    one MGET brings the session and its tokens: an API call costs one Redis round
-    trip instead of two. A session whose tokens live under another key (one saved
-    before this scheme) still works; :func:`tokens.load` then reads them itself.
+    A login's tokens are stored under the session's id (:func:`tokens.save`), and both
+    keys carry the id's :func:`~app.token_store.slot_tag` as their hash tag
+    (``pagero:{tag}:session``, ``pagero:{tag}:tokens``), so one MGET brings the
+    session and its tokens, on one server or a cluster: an API call costs one Redis
+    round trip instead of two. The session id itself never appears in a key. A
+    session whose tokens live under another key still works; :func:`tokens.load`
+    then reads them itself.
     """
 
     token_store: RedisTokenStore
 
-    def _retrieve_session_data(self, store_id: str) -> dict | None:
-        sid = store_id[len(self.key_prefix) :]
-        data, raw_tokens = self._read_both(sid)
-        tokens.prefetched(sid, raw_tokens)
-        return data
+    def __init__(self, client, **options: Any) -> None:
+        # RedisSessionInterface.__init__ replaces any client that is not a redis.Redis
+        # with a default one on localhost: a RedisCluster is not one.
+        ServerSideSessionInterface.__init__(self, **options)
+        self.client = client
 
-    def _read_both(self, sid: str) -> tuple[dict | None, bytes | None]:
-        keys = [self._get_store_id(sid), self.token_store.redis_key(sid)]
-        raw, raw_tokens = self.client.mget(keys)
-        return (self.serializer.decode(raw) if raw else None), raw_tokens
+    def _get_store_id(self, sid: str) -> str:
+        return self.token_store.tagged(slot_tag(sid), "session")
+
+    def _retrieve_session_data(self, store_id: str) -> dict | None:
+        tag = store_id.partition("{")[2].partition("}")[0]  # the prefix has no braces
+        raw, raw_tokens = self.client.mget([store_id, self.token_store.tagged(tag)])
+        tokens.prefetched(tag, raw_tokens)
+        return self.serializer.decode(raw) if raw else None
 
 
 def _turn_into_unavailable(response: Response) -> None:
@@ -155,9 +163,14 @@ def init_app(app: Flask, settings: Settings) -> TokenStore:
         "serialization_format": "msgpack",
     }
     if settings.session_backend == "redis":
-        client = redis_client(settings.redis_url)
+        client = redis_client.connect(settings.redis_url, settings.redis_sentinel_password)
+        if problem := redis_client.startup_problem(settings, client):
+            raise ConfigError(settings.profile, {"REDIS_URL": problem})
         store: TokenStore = RedisTokenStore(client, prefix=settings.session_key_prefix)
-        app.session_interface = ResilientRedisSessions(client=client, **common)
+        app.session_interface = ResilientRedisSessions(
+            client=client, **{**common, "key_prefix": settings.session_key_prefix}
+        )
+        app.session_interface.token_store = store  # _get_store_id names keys with it
     else:
         from cachelib.file import FileSystemCache
 
@@ -170,17 +183,9 @@ def init_app(app: Flask, settings: Settings) -> TokenStore:
     app.extensions["token_store"] = store
     app.extensions["login_store"] = store.sibling("logins")
     app.before_request(_enforce_timeouts)
-    app.register_error_handler(STORE_ERRORS[0], _store_error)
+    for error in STORE_ERRORS[:-1]:  # not OSError: only the store's own failures
+        app.register_error_handler(error, _store_error)
     return store
-
-
-def redis_client(url: str):
-    import redis
-
-    # Short timeouts: a Redis outage must become a 503 quickly, not a hung worker.
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30
-    )
 
 
 def _store_error(exc: BaseException) -> Response:

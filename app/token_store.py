@@ -77,6 +77,18 @@ class TokenStore(ABC):
         """Raise if the store cannot be reached (used by /readyz)."""
 
 
+def slot_tag(key: str) -> str:
+    """The digest that names record ``key`` in Redis, inside a ``{hash tag}``.
+
+    A digest because the key may be a session id, which must not appear in a key
+    name. A hash tag because Redis Cluster places a key by the part between its
+    first braces: a session (``pagero:{tag}:session``), its tokens
+    (``pagero:{tag}:tokens``) and its refresh lock (``pagero:{tag}:lock``) share
+    one slot, so the MGET that reads session and tokens together works on a cluster.
+    """
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def encode(record: dict[str, Any], ttl: int) -> bytes:
     return json.dumps({"tokens": record, "expires": time.time() + ttl}).encode()
 
@@ -239,8 +251,16 @@ class RedisTokenStore(TokenStore):
         self._release = client.register_script(self._RELEASE)
 
     def redis_key(self, key: str) -> str:
-        """The Redis key of record ``key`` (hashed: the key may be a session id)."""
-        return f"{self.prefix}{self.kind}:{hashlib.sha256(key.encode()).hexdigest()}"
+        """The Redis key of record ``key`` (:func:`slot_tag`)."""
+        return self.tagged(slot_tag(key))
+
+    def tagged(self, tag: str, kind: str | None = None) -> str:
+        """The key of this store's ``kind`` (or another) in hash-tag slot ``tag``."""
+        return f"{self.prefix}{{{tag}}}:{kind or self.kind}"
+
+    def lock_key(self, key: str) -> str:
+        """The refresh lock of record ``key``: in the record's own slot."""
+        return self.tagged(slot_tag(key), "lock")
 
     def get(self, key: str) -> dict[str, Any] | None:
         return decode(self.redis.get(self.redis_key(key)))
@@ -261,7 +281,7 @@ class RedisTokenStore(TokenStore):
 
     @contextlib.contextmanager
     def lock(self, key: str, timeout: float) -> Iterator[None]:
-        name = f"{self.prefix}lock:{hashlib.sha256(key.encode()).hexdigest()}"
+        name = self.lock_key(key)
         owner = secrets.token_hex(16)
         hold_ms = int((timeout + 30) * 1000)
         deadline = time.monotonic() + timeout
@@ -275,4 +295,6 @@ class RedisTokenStore(TokenStore):
             self._release(keys=[name], args=[owner])
 
     def check(self) -> None:
-        self.redis.ping()
+        from .redis_client import check_writable
+
+        check_writable(self.redis, self.prefix)

@@ -18,7 +18,7 @@ from typing import Any
 from flask import current_app, g
 
 from . import errors, metrics
-from .token_store import LockTimeout, decode
+from .token_store import LockTimeout, decode, slot_tag
 
 #: The session holds only this key (its own id at login); the tokens live in the token store.
 TOKEN_KEY = "token_key"  # noqa: S105 - a session key name
@@ -131,16 +131,18 @@ def load(session: Mapping[str, Any]) -> TokenSet | None:
 
 def record_for(key: str, store, fetched: tuple[str, bytes | None] | None = None):
     """The token record under ``key``: the raw one the session store read along with
-    session ``fetched[0]`` when it is that one (one Redis round trip), else the store's."""
-    if fetched is not None and fetched[0] == key:
+    the session in slot ``fetched[0]`` when it is that one (one Redis round trip),
+    else the store's."""
+    if fetched is not None and fetched[0] == slot_tag(key):
         return decode(fetched[1])
     return store.get(key)
 
 
-def prefetched(key: str, raw: bytes | None) -> None:
-    """Keep the token record the session store read along with session ``key``
-    (app/session_store.py: one Redis round trip for both); :func:`load` uses it."""
-    setattr(g, PREFETCHED, (key, raw))
+def prefetched(tag: str, raw: bytes | None) -> None:
+    """Keep the token record the session store read along with the session whose
+    :func:`~app.token_store.slot_tag` is ``tag`` (app/session_store.py: one Redis
+    round trip for both); :func:`load` uses it."""
+    setattr(g, PREFETCHED, (tag, raw))
 
 
 def save(session: MutableMapping[str, Any], tokens: TokenSet) -> None:

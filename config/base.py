@@ -201,13 +201,22 @@ FIELDS: tuple[Field, ...] = (
         "REDIS_URL",
         "redis_url",
         f.parse_redis_url,
-        "Redis for SESSION_BACKEND=redis, e.g. `redis://redis:6379/0` (`rediss://` for TLS).",
+        "Redis for SESSION_BACKEND=redis: `redis://redis:6379/0` (`rediss://` for TLS), "
+        "`redis+sentinel://h1:26379,h2:26379/mymaster` or `redis+cluster://h1:6379,h2:6379`.",
+        secret=True,
+    ),
+    Field(
+        "REDIS_SENTINEL_PASSWORD",
+        "redis_sentinel_password",
+        f.parse_text,
+        "Password of the Sentinels themselves, when they require one (the data nodes' "
+        "password goes in REDIS_URL).",
         secret=True,
     ),
     Field(
         "SESSION_KEY_PREFIX",
         "session_key_prefix",
-        f.parse_text,
+        f.parse_key_prefix,
         "Prefix of every key the app writes to Redis (several apps can share one Redis).",
     ),
     Field(
@@ -288,6 +297,7 @@ class Settings:
     session_idle_timeout: int
     trusted_proxy_hops: int
     redis_url: str | None = field(repr=False)
+    redis_sentinel_password: str | None = field(repr=False)
     session_key_prefix: str
     log_level: str
     log_format: str
@@ -317,6 +327,7 @@ class Settings:
 WEAK_SECRET_KEYS = {"dev", "secret", "changeme", "change-me", "sandbox", "development"}
 OPTIONAL = {
     "REDIS_URL",
+    "REDIS_SENTINEL_PASSWORD",
     "PAGERO_API_ALLOWED_PATHS",
     "PAGERO_REVOCATION_URL",
     "PAGERO_JWKS_URI",

@@ -98,7 +98,12 @@ def on_starting(server) -> None:
     from config import ConfigError, load_settings
 
     try:
-        load_settings()
+        settings = load_settings()
+        # A Redis certificate the CA bundle does not trust never heals: said once, here.
+        from app.redis_client import startup_problem
+
+        if problem := startup_problem(settings):
+            raise ConfigError(settings.profile, {"REDIS_URL": problem})
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n(python -m app.doctor explains each variable)\n")
         sys.exit(2)

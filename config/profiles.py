@@ -83,7 +83,11 @@ class BaseProfile:
         redirect = values.get("redirect_uri")
         if redirect and urlsplit(redirect).query:
             found["PAGERO_REDIRECT_URI"] = "expected a URI without ?query"
-        if values.get("session_backend") == "redis" and not values.get("redis_url"):
+        if (
+            values.get("session_backend") == "redis"
+            and not values.get("redis_url")
+            and "REDIS_URL" not in problems  # set, but malformed: that message stands
+        ):
             found["REDIS_URL"] = "is required with SESSION_BACKEND=redis, e.g. redis://redis:6379/0"
         idle, lifetime = values.get("session_idle_timeout"), values.get("session_lifetime")
         if idle and lifetime and idle > lifetime:

@@ -25,6 +25,7 @@ from sandbox import create_sandbox
 from tests.browser import Browser
 from tests.leaks import AUTHORIZATION_SERVER_LOGGERS, find_leaks
 from tests.recorder import RecordingApp
+from tests.redis_topologies import RedisClusterUnderTest, SentinelUnderTest, TlsRedisUnderTest
 from tests.servers import GUNICORN_LOGS, LiveServer, RedisServer, free_port
 
 
@@ -186,6 +187,30 @@ def redis_url(redis_server) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory) -> Iterator[RedisClusterUnderTest]:
+    """Three real masters in a Redis Cluster, for the run (tests/redis_topologies.py)."""
+    cluster = RedisClusterUnderTest(tmp_path_factory.mktemp("redis-cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory) -> Iterator[SentinelUnderTest]:
+    """A master, a replica and three sentinels, for the run."""
+    topology = SentinelUnderTest(tmp_path_factory.mktemp("redis-sentinel"))
+    yield topology
+    topology.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_redis(tmp_path_factory) -> Iterator[TlsRedisUnderTest]:
+    """A redis-server speaking only TLS, its certificate from a private CA, for the run."""
+    server = TlsRedisUnderTest(tmp_path_factory.mktemp("redis-tls"))
+    yield server
+    server.stop()
 
 
 class _RunLog(logging.Handler):

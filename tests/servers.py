@@ -151,7 +151,8 @@ class RedisServer:
     the outage tests show the app recovering by itself with sessions intact.
     """
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, *extra: str, port: int | None = None):
+        """``extra``: more ``redis-server`` arguments, which win over the defaults below."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
@@ -160,7 +161,10 @@ class RedisServer:
             )
         self.binary = binary
         self.folder = folder
-        self.port = free_port()
+        self.extra = list(extra)
+        self.port = port or free_port()
+        #: The whole command line, when not a plain server (a sentinel's config file).
+        self.command: list[str] | None = None
         self.proc: subprocess.Popen | None = None
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -169,7 +173,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        command = [
+        command = self.command or [
             self.binary,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
@@ -177,13 +181,14 @@ class RedisServer:
             "--save", "3600 1",
             "--appendonly", "no",
             "--protected-mode", "yes",
+            *self.extra,
         ]  # fmt: skip
         log = open(self.folder / "redis.log", "ab")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(command, stdout=log, stderr=log)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                if sock.connect_ex(("127.0.0.1", self.listening_port)) == 0:
                     return self
             if self.proc.poll() is not None:
                 break
@@ -192,7 +197,20 @@ class RedisServer:
             "redis-server did not start:\n" + (self.folder / "redis.log").read_text()
         )
 
+    @property
+    def listening_port(self) -> int:
+        """The port that answers: ``--tls-port`` when ``extra`` sets one (with ``--port 0``)."""
+        if "--tls-port" in self.extra:
+            return int(self.extra[self.extra.index("--tls-port") + 1])
+        return self.port
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()  # saves the data set first (--save)
+            self.proc.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing saved on the way out."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
             self.proc.wait(timeout=10)

@@ -79,8 +79,12 @@ def test_redis_keys_are_prefixed_expire_and_hold_no_token_in_the_session(
     client = redis.Redis.from_url(redis_url)
     keys = sorted(k.decode() for k in client.keys("*"))
     assert all(k.startswith("shop1:") for k in keys), keys
-    (session_key,) = [k for k in keys if k.startswith("shop1:session:")]
-    (token_key,) = [k for k in keys if k.startswith("shop1:tokens:")]
+    (session_key,) = [k for k in keys if k.endswith("}:session")]
+    (token_key,) = [k for k in keys if k.endswith("}:tokens")]
+    # One hash tag, a digest of the session id (never the id itself): one cluster slot.
+    assert session_key.split("}")[0] == token_key.split("}")[0]
+    sid = browser.http.cookies["pagero_session"]
+    assert sid not in " ".join(keys)
     assert 0 < client.ttl(session_key) <= 3600 + 60  # idle timeout (+ write interval)
     assert 3600 < client.ttl(token_key) <= 28800  # absolute lifetime
     session_bytes = client.get(session_key)
@@ -88,7 +92,7 @@ def test_redis_keys_are_prefixed_expire_and_hold_no_token_in_the_session(
 
     form = next(f for f in parse_forms(browser.get("/profile").text) if f.action == "/logout")
     browser.post("/logout", data=form.fields)
-    assert not [k for k in client.keys("*") if b":tokens:" in k]
+    assert not [k for k in client.keys("*") if k.endswith(b":tokens")]
     assert_no_leaks(sandbox, browser, caplog)
 
 
@@ -114,7 +118,7 @@ def test_an_api_call_reads_session_and_tokens_in_one_redis_round_trip(
     assert _commands(client) == {"mget": 1}
 
     interface = app.session_interface
-    (session_key,) = client.keys("pagero:session:*")
+    (session_key,) = client.keys("pagero:{*}:session")
     data = interface.serializer.decode(client.get(session_key))
     store = app.extensions["token_store"]
     store.put("an-older-random-key", store.get(data["token_key"]), ttl=600)
