@@ -3,8 +3,8 @@
 ``gunicorn -c config/gunicorn.py bench.timed_wsgi:app`` serves exactly ``wsgi:app``; each
 stage of ``/api-proxy`` is also timed (wall clock, microseconds): the whole WSGI call,
 opening and saving the session, the view itself, the token store read, the upstream call,
-reading its answer and the log line. On SIGUSR2 a worker writes the median of each stage over its last calls to
-``$TIMED_WSGI_OUT/<pid>.json``. Never used outside the benchmark.
+reading its answer and the log line. On SIGUSR2 a worker writes the median of each stage
+over its last calls to ``$TIMED_WSGI_OUT/<pid>.json``. Never used outside the benchmark.
 """
 
 from __future__ import annotations
