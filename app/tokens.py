@@ -225,11 +225,21 @@ def fresh(session: MutableMapping[str, Any], refresh, rejected: str | None = Non
     return renewed
 
 
+#: The longest a request waits for another request's refresh before its 503: a user
+#: gets an answer within 15 s. A holder that died frees the lock sooner (the kernel
+#: drops a file lock at once; a Redis lock's lease ends within ``LOCK_LEASE``).
+REFRESH_WAIT_LIMIT = 14.0
+
+
+def refresh_wait(settings) -> float:
+    """Seconds to wait for the lock: one refresh round trip to Pagero and a second of
+    queueing, but never more than :data:`REFRESH_WAIT_LIMIT`."""
+    return min(settings.http_connect_timeout + settings.http_read_timeout + 1, REFRESH_WAIT_LIMIT)
+
+
 @contextmanager
 def _locked(store, key: str) -> Iterator[None]:
-    # Long enough for one refresh round trip to Pagero and some queueing.
-    settings = current_app.config["PAGERO_SETTINGS"]
-    timeout = settings.http_connect_timeout + settings.http_read_timeout + 5
+    timeout = refresh_wait(current_app.config["PAGERO_SETTINGS"])
     try:
         with store.lock(key, timeout=timeout):
             yield
