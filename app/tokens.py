@@ -8,6 +8,7 @@ that renders or logs: use :func:`mask` for display.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -19,6 +20,8 @@ from flask import current_app, g
 
 from . import errors
 from .token_store import LockTimeout, decode
+
+log = logging.getLogger(__name__)
 
 #: The session holds only this key (its own id at login); the tokens live in the token store.
 TOKEN_KEY = "token_key"  # noqa: S105 - a session key name
@@ -46,6 +49,8 @@ class TokenSet:
     #: Validated id_token claims (OpenID Connect), when ``openid`` was asked.
     id_claims: dict[str, Any] | None = None
     logged_in_at: float = 0.0
+    #: The token response's ``expires_in``: the access token's whole life, in seconds.
+    lifetime: float | None = None
 
     @property
     def scope(self) -> str:
@@ -56,7 +61,7 @@ class TokenSet:
             return None
         return int(self.expires_at - (time.time() if now is None else now))
 
-    def needs_refresh(self, margin: int, now: float | None = None) -> bool:
+    def needs_refresh(self, margin: float, now: float | None = None) -> bool:
         remaining = self.expires_in(now)
         return remaining is not None and remaining <= margin
 
@@ -84,10 +89,11 @@ def from_token_response(
             f"{token_type!r}; this app only uses bearer tokens (RFC 6750).",
         )
     expires_in = body.get("expires_in")
-    expires_at = None
+    expires_at = lifetime = None
     if expires_in is not None:
         try:
-            expires_at = now + float(expires_in)
+            lifetime = float(expires_in)
+            expires_at = now + lifetime
         except (TypeError, ValueError):
             raise errors.MalformedTokenResponse(
                 "The token endpoint's answer has a non-numeric expires_in."
@@ -104,7 +110,30 @@ def from_token_response(
         claims=body.get("claims") if isinstance(body.get("claims"), str) else None,
         id_claims=previous.id_claims if previous else None,
         logged_in_at=previous.logged_in_at if previous else now,
+        lifetime=lifetime,
     )
+
+
+def refresh_margin(tokens: TokenSet, configured: int) -> float:
+    """How long before expiry ``tokens`` is refreshed: ``PAGERO_REFRESH_MARGIN``, unless
+    the token lives no longer than that. Such a token would be "expiring" from the moment
+    it was issued, and every API call would spend a refresh round trip (and a refresh
+    token) on it; it is refreshed at half its life instead, and the operator is told,
+    once per worker."""
+    if tokens.lifetime is None or tokens.lifetime > configured:
+        return configured
+    extensions = current_app.extensions
+    if not extensions.get("pagero_margin_warned"):
+        extensions["pagero_margin_warned"] = True
+        log.warning(
+            "PAGERO_REFRESH_MARGIN (%s s) is not shorter than the access tokens' life "
+            "(%g s): such tokens are refreshed at half their life instead; set "
+            "PAGERO_REFRESH_MARGIN below %g",
+            configured,
+            tokens.lifetime,
+            tokens.lifetime,
+        )
+    return tokens.lifetime / 2
 
 
 def _store():
@@ -185,7 +214,8 @@ def require(session: Mapping[str, Any]) -> TokenSet:
 def fresh(session: MutableMapping[str, Any], refresh, rejected: str | None = None) -> TokenSet:
     """The session's tokens, refreshed first when needed, exactly once across workers.
 
-    Proactive: the access token expires within ``PAGERO_REFRESH_MARGIN``.
+    Proactive: the access token expires within ``PAGERO_REFRESH_MARGIN``
+    (:func:`refresh_margin`).
     Reactive: the API just refused ``rejected`` (the access token we sent).
     ``refresh`` is :meth:`PageroClient.refresh`; a refusal (``LoginExpired``)
     deletes the tokens, any other failure keeps them for the next attempt.
@@ -196,7 +226,7 @@ def fresh(session: MutableMapping[str, Any], refresh, rejected: str | None = Non
     def stale(tokens: TokenSet) -> bool:
         if rejected is not None:
             return tokens.access_token == rejected
-        return tokens.needs_refresh(settings.refresh_margin)
+        return tokens.needs_refresh(refresh_margin(tokens, settings.refresh_margin))
 
     if not stale(current):
         return current
