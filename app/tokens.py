@@ -186,6 +186,15 @@ def save(session: MutableMapping[str, Any], tokens: TokenSet) -> None:
     g.pagero_tokens = tokens
 
 
+def rejoin(session: MutableMapping[str, Any], key: str, login_at: float) -> None:
+    """Point the session at the tokens a login already stored under ``key`` (a resent
+    callback, :mod:`app.login_state`); the login's time limits run from ``login_at``."""
+    session[TOKEN_KEY] = key
+    session[LOGIN_AT] = login_at
+    session[SEEN_AT] = time.time()
+    g.pop("pagero_tokens", None)
+
+
 def forget(session: MutableMapping[str, Any]) -> TokenSet | None:
     """Delete the tokens (logout, refused refresh); return them for revocation."""
     key = session.pop(TOKEN_KEY, None)
