@@ -19,7 +19,7 @@ from flask import (
     url_for,
 )
 
-from . import end_session, security, tokens
+from . import end_session, security, session_store, tokens
 from .pagero_client import pagero
 
 log = logging.getLogger(__name__)
@@ -48,17 +48,34 @@ def login():
 
 @bp.get("/callback")
 def callback():
-    """Steps 2 and 3: check Pagero's answer, exchange the code, start the user's session."""
-    login, code = pagero.check_callback(session, request.args)
-    token_set = pagero.exchange_code(login, code)
-    # A new session id once the user is authenticated: an id planted before
-    # login (session fixation) must not become a logged-in session. Other
-    # tabs' pending logins travel with the session, so they still complete.
-    current_app.session_interface.regenerate(session)
-    tokens.save(session, token_set)
-    log.info("login completed (scope=%r, openid=%s)", token_set.scope, bool(token_set.id_claims))
+    """Steps 2 and 3: check Pagero's answer, exchange the code, start the user's session.
+
+    A proxy may resend this request after the instance that had it died: the resend
+    finishes the same login, or gets the session it already created
+    (:mod:`app.login_state`, "Resent callbacks").
+    """
+    earlier_sid = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
+    with pagero.check_callback(session, request.args, earlier_sid) as claim:
+        if claim.finished_sid is not None:
+            session_store.rejoin(session, claim.finished_sid)
+            tokens.rejoin(session, claim.finished_sid, claim.login_at)
+            log.info("resent callback: given the session its first attempt created")
+        else:
+            token_set = pagero.exchange_code(claim.login, claim.code)
+            # A new session id once the user is authenticated: an id planted before
+            # login (session fixation) must not become a logged-in session. Other
+            # tabs' pending logins travel with the session, so they still complete.
+            before = session.sid
+            current_app.session_interface.regenerate(session)
+            tokens.save(session, token_set)
+            claim.finish(before, session.sid, session[tokens.LOGIN_AT])
+            log.info(
+                "login completed (scope=%r, openid=%s)",
+                token_set.scope,
+                bool(token_set.id_claims),
+            )
     # A redirect to a clean URL: the code must not stay in the address bar or history.
-    return redirect(login.return_to or url_for("pages.profile"), code=303)
+    return redirect(claim.login.return_to or url_for("pages.profile"), code=303)
 
 
 @bp.post("/logout")

@@ -242,6 +242,15 @@ class TokenRefreshBusy(PageroError):
     restart_login = False
 
 
+class LoginInProgress(PageroError):
+    """Another attempt of the same callback (a proxy's resend) is still exchanging the code."""
+
+    status = 503
+    code = "login_in_progress"
+    title = "Your login is still being completed"
+    restart_login = False
+
+
 class SessionStoreUnavailable(PageroError):
     status = 503
     code = "session_store_unavailable"

@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -187,15 +188,23 @@ class PageroClient:
 
     # -- Step 2: obtaining the authorization code --------------------------------
 
+    @contextmanager
     def check_callback(
-        self, session: MutableMapping[str, Any], params: Mapping[str, str]
-    ) -> tuple[login_state.PendingLogin, str]:
-        """Match the redirect back from Pagero to a pending login; return it and the code.
+        self,
+        session: MutableMapping[str, Any],
+        params: Mapping[str, str],
+        earlier_sid: str | None = None,
+    ) -> Iterator[login_state.Claim]:
+        """Match the redirect back from Pagero to a pending login; yield the claim on it
+        (the login and its code) for as long as the ``with`` block finishes the login.
 
-        The state is consumed first, so whatever follows, this callback URL
-        cannot be replayed. The issuer is then compared exactly (RFC 9207
-        section 2.4) before the code is trusted: a code from another
-        authorization server must never reach our token endpoint (mix-up attack).
+        The state is consumed first, so whatever follows, this callback URL cannot be
+        replayed by anyone else; only the same browser's resend of it, after a first
+        attempt that died, finishes the same login (:func:`login_state.claim`;
+        ``earlier_sid`` is the session id its cookie named). The issuer is then
+        compared exactly (RFC 9207 section 2.4) before the code is trusted: a code
+        from another authorization server must never reach our token endpoint
+        (mix-up attack).
         """
         s = self.settings
         if "error" in params:
@@ -218,12 +227,16 @@ class PageroClient:
                 exc.state_error = state_error
                 raise
 
-        login = login_state.take(session, _store(), params.get("state"), s.state_max_age)
-        self._check_issuer(params.get("iss"))
-        code = params.get("code")
-        if not code:
-            raise errors.MissingCode("The answer from Pagero has no authorization code.")
-        return login, code
+        wait = tokens.refresh_wait(s)  # as long as one token request may take
+        state = params.get("state")
+        with login_state.claim(
+            session, _store(), state, s.state_max_age, wait, earlier_sid
+        ) as claim:
+            self._check_issuer(params.get("iss"))
+            claim.code = params.get("code")
+            if not claim.code:
+                raise errors.MissingCode("The answer from Pagero has no authorization code.")
+            yield claim
 
     def _check_issuer(self, issuer: str | None, repeat: bool = True) -> None:
         """RFC 9207 section 2.4. The issuer that arrived is shown to help fix

@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, request, session
+from flask import Flask, Response, current_app, request, session
 from flask_session.base import ServerSideSessionInterface
 from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
@@ -186,6 +186,18 @@ def init_app(app: Flask, settings: Settings) -> TokenStore:
     for error in STORE_ERRORS[:-1]:  # not OSError: only the store's own failures
         app.register_error_handler(error, _store_error)
     return store
+
+
+def rejoin(session: Any, sid: str) -> None:
+    """Make this request's session the existing session ``sid``: the browser's answer
+    then carries ``sid``'s cookie. For a callback resent after its first attempt created
+    that session (:mod:`app.login_state`); the request's own session is deleted, as
+    ``regenerate`` deletes the one it replaces."""
+    interface = current_app.session_interface
+    if session.sid != sid:
+        interface._delete_session(interface._get_store_id(session.sid))
+        session.sid = sid
+    session.modified = True
 
 
 def _store_error(exc: BaseException) -> Response:

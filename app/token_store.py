@@ -26,13 +26,17 @@ import copy
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import tempfile
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class LockTimeout(Exception):
@@ -234,21 +238,36 @@ class FileTokenStore(TokenStore):
 class RedisTokenStore(TokenStore):
     """Token sets in Redis, shared by every instance; locks that hold across machines.
 
-    The lock is ``SET key token NX PX ttl`` and is released only by its owner
-    (compare-and-delete in one Lua script), so a lock that outlived its holder's
-    patience cannot be deleted by the holder of the next one. Its expiry bounds
-    the damage of a worker that dies while holding it.
+    The lock is ``SET key owner NX PX lease`` and is released only by its owner
+    (compare-and-delete in one Lua script), so a lock that outlived its holder
+    cannot be deleted by the holder of the next one.
+
+    The lease is short (:data:`LOCK_LEASE`): a worker killed while it holds the lock
+    (OOM killer, ``SIGKILL``, a lost machine) blocks its session for a few seconds,
+    not for the longest refresh imaginable. A live holder that waits longer on a slow
+    token endpoint keeps the lock: a companion thread (a greenlet under gevent)
+    extends the lease every third of it (compare-and-pexpire) until the ``with``
+    block ends. Only a holder that can no longer reach Redis for a whole lease loses
+    it, and then Redis is down for everyone anyway.
     """
+
+    #: Seconds the lock outlives a holder that stopped renewing it (a dead worker).
+    LOCK_LEASE = 5.0
 
     _RELEASE = (
         "if redis.call('get', KEYS[1]) == ARGV[1] then "
         "return redis.call('del', KEYS[1]) else return 0 end"
+    )
+    _RENEW = (
+        "if redis.call('get', KEYS[1]) == ARGV[1] then "
+        "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
     )
 
     def __init__(self, client, prefix: str = "pagero:"):
         self.redis = client
         self.prefix = prefix
         self._release = client.register_script(self._RELEASE)
+        self._renew = client.register_script(self._RENEW)
 
     def redis_key(self, key: str) -> str:
         """The Redis key of record ``key`` (:func:`slot_tag`)."""
@@ -283,16 +302,35 @@ class RedisTokenStore(TokenStore):
     def lock(self, key: str, timeout: float) -> Iterator[None]:
         name = self.lock_key(key)
         owner = secrets.token_hex(16)
-        hold_ms = int((timeout + 30) * 1000)
+        lease_ms = int(self.LOCK_LEASE * 1000)
         deadline = time.monotonic() + timeout
-        while not self.redis.set(name, owner, nx=True, px=hold_ms):
+        while not self.redis.set(name, owner, nx=True, px=lease_ms):
             if time.monotonic() >= deadline:
                 raise LockTimeout(self.kind)  # never the key: it is a session id
             time.sleep(0.01)
+        done = threading.Event()
+        renewer = threading.Thread(
+            target=self._keep, args=(name, owner, lease_ms, done), daemon=True
+        )
+        renewer.start()
         try:
             yield
         finally:
+            done.set()
             self._release(keys=[name], args=[owner])
+
+    def _keep(self, name: str, owner: str, lease_ms: int, done: threading.Event) -> None:
+        """Extend the lease while the holder lives; stop once it let go or lost the lock.
+
+        ``threading`` is gevent's after monkey-patching, so this is a greenlet whose
+        wait lets the worker's other requests run; under plain threads, a thread.
+        """
+        while not done.wait(lease_ms / 3000):
+            try:
+                if not self._renew(keys=[name], args=[owner, lease_ms]):
+                    return  # released (or expired and taken): nothing of ours to keep
+            except Exception as exc:  # the holder goes on; Redis may be back
+                log.warning("refresh lock not renewed: %s", type(exc).__name__)
 
     def check(self) -> None:
         from .redis_client import check_writable

@@ -8,6 +8,7 @@ that renders or logs: use :func:`mask` for display.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -19,6 +20,8 @@ from flask import current_app, g
 
 from . import errors, metrics
 from .token_store import LockTimeout, decode, slot_tag
+
+log = logging.getLogger(__name__)
 
 #: The session holds only this key (its own id at login); the tokens live in the token store.
 TOKEN_KEY = "token_key"  # noqa: S105 - a session key name
@@ -46,6 +49,8 @@ class TokenSet:
     #: Validated id_token claims (OpenID Connect), when ``openid`` was asked.
     id_claims: dict[str, Any] | None = None
     logged_in_at: float = 0.0
+    #: The token response's ``expires_in``: the access token's whole life, in seconds.
+    lifetime: float | None = None
 
     @property
     def scope(self) -> str:
@@ -56,7 +61,7 @@ class TokenSet:
             return None
         return int(self.expires_at - (time.time() if now is None else now))
 
-    def needs_refresh(self, margin: int, now: float | None = None) -> bool:
+    def needs_refresh(self, margin: float, now: float | None = None) -> bool:
         remaining = self.expires_in(now)
         return remaining is not None and remaining <= margin
 
@@ -84,10 +89,11 @@ def from_token_response(
             f"{token_type!r}; this app only uses bearer tokens (RFC 6750).",
         )
     expires_in = body.get("expires_in")
-    expires_at = None
+    expires_at = lifetime = None
     if expires_in is not None:
         try:
-            expires_at = now + float(expires_in)
+            lifetime = float(expires_in)
+            expires_at = now + lifetime
         except (TypeError, ValueError):
             raise errors.MalformedTokenResponse(
                 "The token endpoint's answer has a non-numeric expires_in."
@@ -104,7 +110,30 @@ def from_token_response(
         claims=body.get("claims") if isinstance(body.get("claims"), str) else None,
         id_claims=previous.id_claims if previous else None,
         logged_in_at=previous.logged_in_at if previous else now,
+        lifetime=lifetime,
     )
+
+
+def refresh_margin(tokens: TokenSet, configured: int) -> float:
+    """How long before expiry ``tokens`` is refreshed: ``PAGERO_REFRESH_MARGIN``, unless
+    the token lives no longer than that. Such a token would be "expiring" from the moment
+    it was issued, and every API call would spend a refresh round trip (and a refresh
+    token) on it; it is refreshed at half its life instead, and the operator is told,
+    once per worker."""
+    if tokens.lifetime is None or tokens.lifetime > configured:
+        return configured
+    extensions = current_app.extensions
+    if not extensions.get("pagero_margin_warned"):
+        extensions["pagero_margin_warned"] = True
+        log.warning(
+            "PAGERO_REFRESH_MARGIN (%s s) is not shorter than the access tokens' life "
+            "(%g s): such tokens are refreshed at half their life instead; set "
+            "PAGERO_REFRESH_MARGIN below %g",
+            configured,
+            tokens.lifetime,
+            tokens.lifetime,
+        )
+    return tokens.lifetime / 2
 
 
 def _store():
@@ -159,6 +188,15 @@ def save(session: MutableMapping[str, Any], tokens: TokenSet) -> None:
     g.pagero_tokens = tokens
 
 
+def rejoin(session: MutableMapping[str, Any], key: str, login_at: float) -> None:
+    """Point the session at the tokens a login already stored under ``key`` (a resent
+    callback, :mod:`app.login_state`); the login's time limits run from ``login_at``."""
+    session[TOKEN_KEY] = key
+    session[LOGIN_AT] = login_at
+    session[SEEN_AT] = time.time()
+    g.pop("pagero_tokens", None)
+
+
 def forget(session: MutableMapping[str, Any]) -> TokenSet | None:
     """Delete the tokens (logout, refused refresh); return them for revocation."""
     key = session.pop(TOKEN_KEY, None)
@@ -187,7 +225,8 @@ def require(session: Mapping[str, Any]) -> TokenSet:
 def fresh(session: MutableMapping[str, Any], refresh, rejected: str | None = None) -> TokenSet:
     """The session's tokens, refreshed first when needed, exactly once across workers.
 
-    Proactive: the access token expires within ``PAGERO_REFRESH_MARGIN``.
+    Proactive: the access token expires within ``PAGERO_REFRESH_MARGIN``
+    (:func:`refresh_margin`).
     Reactive: the API just refused ``rejected`` (the access token we sent).
     ``refresh`` is :meth:`PageroClient.refresh`; a refusal (``LoginExpired``)
     deletes the tokens, any other failure keeps them for the next attempt.
@@ -198,7 +237,7 @@ def fresh(session: MutableMapping[str, Any], refresh, rejected: str | None = Non
     def stale(tokens: TokenSet) -> bool:
         if rejected is not None:
             return tokens.access_token == rejected
-        return tokens.needs_refresh(settings.refresh_margin)
+        return tokens.needs_refresh(refresh_margin(tokens, settings.refresh_margin))
 
     if not stale(current):
         return current
@@ -227,11 +266,21 @@ def fresh(session: MutableMapping[str, Any], refresh, rejected: str | None = Non
     return renewed
 
 
+#: The longest a request waits for another request's refresh before its 503: a user
+#: gets an answer within 15 s. A holder that died frees the lock sooner (the kernel
+#: drops a file lock at once; a Redis lock's lease ends within ``LOCK_LEASE``).
+REFRESH_WAIT_LIMIT = 14.0
+
+
+def refresh_wait(settings) -> float:
+    """Seconds to wait for the lock: one refresh round trip to Pagero and a second of
+    queueing, but never more than :data:`REFRESH_WAIT_LIMIT`."""
+    return min(settings.http_connect_timeout + settings.http_read_timeout + 1, REFRESH_WAIT_LIMIT)
+
+
 @contextmanager
 def _locked(store, key: str, on_busy=None) -> Iterator[None]:
-    # Long enough for one refresh round trip to Pagero and some queueing.
-    settings = current_app.config["PAGERO_SETTINGS"]
-    timeout = settings.http_connect_timeout + settings.http_read_timeout + 5
+    timeout = refresh_wait(current_app.config["PAGERO_SETTINGS"])
     try:
         with store.lock(key, timeout=timeout):
             yield

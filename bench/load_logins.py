@@ -8,8 +8,10 @@ a real redis-server, all on loopback. Then, for each session backend:
    with ``scope=all openid``, the sandbox's login form, the callback, then ``GET /session``
    and the documents through ``/api-proxy``;
 2. **refresh storm**: every session calls the API again at once, and each call refreshes
-   first (the app runs with ``PAGERO_REFRESH_MARGIN`` longer than a token's life): exactly
-   one refresh grant per session, none presented twice. (Moving the sandbox's clock
+   first (the app runs with ``PAGERO_REFRESH_MARGIN`` a second under the sandbox tokens'
+   600 s life, so a token is always within it; a margin as long as the life would be
+   capped to half of it): exactly one refresh grant per session, none presented twice.
+   (Moving the sandbox's clock
    instead would not do: its id_tokens would be issued in the app's future, and the app
    rightly refuses those);
 3. **still there**: every session asks ``GET /session`` once more.
@@ -45,7 +47,7 @@ from bench import servers
 DOCS = "/api-proxy/document/v1/documents?limit=100"
 TIMEOUT = 60
 #: App settings for a load run: every API call refreshes its token first (see above).
-APP_SETTINGS = {"PAGERO_REFRESH_MARGIN": "100000"}
+APP_SETTINGS = {"PAGERO_REFRESH_MARGIN": "599"}
 #: Any load-test user name (user001 ...): in the user name, email and company name.
 LOAD_USER = re.compile(r"user\d{3,}")
 #: A whole token as the sandbox issues them, or a JWT (id_token): never in an answer.

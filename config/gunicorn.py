@@ -149,3 +149,35 @@ def on_exit(server) -> None:
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def post_worker_init(worker) -> None:
+    """On SIGTERM, close this worker's listening socket at once, then drain as usual.
+
+    The master closes its copy of the listening socket when it is told to stop, but
+    every worker holds one too, and gunicorn's gevent worker closes its own only when
+    its heartbeat loop next wakes (up to a second later). Until then the kernel keeps
+    completing new connections and the worker keeps taking them. Closing the worker's
+    servers in the signal handler makes the port refuse new connections as soon as
+    every worker got the signal, so a load balancer moves on; requests already in
+    flight go on, and the worker waits for them up to ``GUNICORN_GRACEFUL_TIMEOUT``.
+
+    The servers are local to the worker's ``run()``, so they are found among live
+    objects; ``close()`` is gevent's own "stop accepting and close the listener", and
+    the worker's later ``close()`` of the same server is harmless.
+    """
+    import gc
+    import signal
+
+    from gevent.server import StreamServer
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop_accepting(signum, frame):
+        for server in [o for o in gc.get_objects() if isinstance(o, StreamServer)]:
+            if not server.closed:
+                server.close()
+        worker.log.info("worker %s: listening socket closed, draining", worker.pid)
+        previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop_accepting)

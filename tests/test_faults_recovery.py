@@ -21,6 +21,7 @@ import pytest
 
 from sandbox.faults import ID_TOKEN_FAULTS
 from tests.browser import Browser
+from tests.factories import REFRESH_EVERY_CALL
 
 DOCS = "/api-proxy/document/v1/documents"
 #: The app's timeouts in this file (seconds); the sandbox's slow faults take 3 s.
@@ -101,7 +102,7 @@ def test_fault_ends_in_its_documented_answer_in_time_and_the_app_recovers(
         "PAGERO_HTTP_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT),
     }
     if fault.stage == "refresh":
-        settings["PAGERO_REFRESH_MARGIN"] = "100000"  # every API call renews first
+        settings.update(REFRESH_EVERY_CALL)  # every API call renews first
     make_app(**settings)
     browser = new_browser()
 

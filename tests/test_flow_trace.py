@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from app import flow_trace
 from config import load_settings
 from tests.browser import Browser, parse_forms
-from tests.factories import GOOD_KEY, production_settings
+from tests.factories import GOOD_KEY, REFRESH_EVERY_CALL, production_settings
 from tests.leaks import assert_no_leaks
 from tests.servers import free_port
 
@@ -150,7 +150,7 @@ def test_reactive_refresh_shows_the_refused_call_the_refresh_and_the_retry(brows
 def test_refused_refresh_shows_invalid_grant_and_the_login_expired_page(
     make_app, new_browser, sandbox
 ):
-    make_app(PAGERO_REFRESH_MARGIN="100000")
+    make_app(**REFRESH_EVERY_CALL)
     browser = new_browser()
     browser.login()
     sandbox.faults.add("refresh_invalid_grant")

@@ -153,13 +153,14 @@ def test_token_exchange_while_the_metadata_is_refused_never_uses_the_profile_def
 def test_refresh_while_the_metadata_is_refused_answers_503_and_keeps_the_tokens(
     make_app, new_browser, sandbox, sandbox_recorder
 ):
-    make_app()
-    sandbox.faults.add("short_access_tokens")  # every API call wants a refresh
+    # 5 s tokens and a margin just under their life: every API call wants a refresh.
+    make_app(PAGERO_REFRESH_MARGIN="4")
+    sandbox.faults.add("short_access_tokens")
     browser = new_browser()
     assert browser.login().headers["Location"] == "/profile"
     # A new worker on the same session store finds the metadata refused.
     sandbox.faults.add("metadata_wrong_issuer")
-    make_app()
+    make_app(PAGERO_REFRESH_MARGIN="4")
     sandbox_recorder.clear()
     answer = browser.get("/api-proxy/document/v1/documents")
     assert answer.status_code == 503

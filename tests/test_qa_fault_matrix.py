@@ -3,6 +3,7 @@ error code that docs/qa-checklist.md promises QA: the table is the expectation."
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,9 @@ def documents_with_short_tokens(browser: Browser, sandbox, fault: str):
     sandbox.faults.add(fault)
     assert browser.login().status_code == 303
     assert browser.get("/session").json()["access_token_expires_in"] <= 5
+    assert browser.get(DOCS).status_code == 200
+    assert sandbox.counts["refresh_token"] == 0  # the margin (60 s) is capped at 2.5 s
+    time.sleep(2.6)
     response = browser.get(DOCS)
     assert sandbox.counts["refresh_token"] == 1  # refreshed before the call
     return response

@@ -6,6 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.browser import Browser
+from tests.factories import REFRESH_EVERY_CALL
 from tests.leaks import assert_no_leaks
 from tests.servers import gunicorn
 
@@ -21,8 +22,8 @@ def _expire_at_pagero(sandbox) -> None:
 def test_expiring_access_token_is_refreshed_before_the_api_call(
     make_app, new_browser, sandbox, caplog
 ):
-    # A margin longer than the token's life makes every call see an expiring token.
-    make_app(PAGERO_REFRESH_MARGIN="100000")
+    # A margin a second under the token's life makes every call see an expiring token.
+    make_app(**REFRESH_EVERY_CALL)
     browser = new_browser()
     browser.login()
     for expected_refreshes in (1, 2):
@@ -79,7 +80,7 @@ def test_still_refused_after_refresh_passes_the_401_through(browser, sandbox):
 
 
 def test_refused_refresh_logs_the_user_out_with_a_login_hint(make_app, new_browser, sandbox):
-    make_app(PAGERO_REFRESH_MARGIN="100000")
+    make_app(**REFRESH_EVERY_CALL)
     browser = new_browser()
     browser.login()
     sandbox.faults.add("refresh_invalid_grant")
@@ -94,7 +95,7 @@ def test_refused_refresh_logs_the_user_out_with_a_login_hint(make_app, new_brows
 def test_refresh_with_token_endpoint_down_is_502_and_keeps_the_tokens(
     make_app, new_browser, sandbox
 ):
-    make_app(PAGERO_REFRESH_MARGIN="100000")
+    make_app(**REFRESH_EVERY_CALL)
     browser = new_browser()
     browser.login()
     sandbox.faults.add("token_500")
@@ -160,7 +161,7 @@ def test_a_slow_request_never_writes_an_older_pair_over_a_newer_one(browser, san
 
 
 def test_refreshed_id_token_that_fails_validation_ends_the_session(make_app, new_browser, sandbox):
-    make_app(PAGERO_REFRESH_MARGIN="100000")
+    make_app(**REFRESH_EVERY_CALL)
     browser = new_browser()
     browser.login(scope="all openid")
     sandbox.faults.add("id_token_wrong_aud")
@@ -171,9 +172,25 @@ def test_refreshed_id_token_that_fails_validation_ends_the_session(make_app, new
 
 
 def test_refresh_with_openid_keeps_the_identity(make_app, new_browser, sandbox):
-    make_app(PAGERO_REFRESH_MARGIN="100000")
+    make_app(**REFRESH_EVERY_CALL)
     browser = new_browser()
     browser.login("alice", "alice", scope="all openid")
     assert browser.get(DOCS).status_code == 200
     assert sandbox.counts["refresh_token"] == 1
     assert browser.get("/session").json()["user"]["preferred_username"] == "alice"
+
+
+def test_a_margin_as_long_as_the_tokens_life_is_capped_with_one_warning(
+    make_app, new_browser, sandbox, caplog
+):
+    # The sandbox's tokens live 600 s: with a 600 s margin each would be "expiring" from
+    # birth and every call would refresh. Capped at half the life, none of these does.
+    make_app(PAGERO_REFRESH_MARGIN="600")
+    browser = new_browser()
+    browser.login()
+    for _ in range(3):
+        assert browser.get(DOCS).status_code == 200
+    assert sandbox.counts["refresh_token"] == 0
+    warnings = [r for r in caplog.records if "PAGERO_REFRESH_MARGIN" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelname == "WARNING"  # once, not per call
+    assert "half their life" in warnings[0].getMessage()
