@@ -97,17 +97,22 @@ def on_starting(server) -> None:
     """
     from config import ConfigError, load_settings
 
+    # First: importing the app below imports prometheus-client, which picks its storage
+    # once, from PROMETHEUS_MULTIPROC_DIR, and the workers inherit that choice.
+    _prepare_metrics_dir(server)
     try:
         settings = load_settings()
         # A Redis certificate the CA bundle does not trust never heals: said once, here.
-        from app.redis_client import startup_problem
+        # (Only then is the app imported in the master: the workers load it themselves.)
+        if settings.session_backend == "redis" and settings.redis_url.startswith("rediss://"):
+            from app.redis_client import startup_problem
 
-        if problem := startup_problem(settings):
-            raise ConfigError(settings.profile, {"REDIS_URL": problem})
+            if problem := startup_problem(settings):
+                raise ConfigError(settings.profile, {"REDIS_URL": problem})
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n(python -m app.doctor explains each variable)\n")
+        on_exit(server)
         sys.exit(2)
-    _prepare_metrics_dir(server)
 
 
 # -- Prometheus metrics across workers (app/metrics.py) ----------------------------------

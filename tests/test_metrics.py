@@ -16,6 +16,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import metrics
+from tests.factories import REFRESH_EVERY_CALL
 from tests.leaks import find_leaks
 from tests.servers import free_port, gunicorn
 
@@ -171,7 +172,7 @@ def _assert_labels_bounded(samples: Samples) -> None:
 
 
 def test_refreshes_are_counted_by_outcome(make_app, app_url, new_browser, sandbox):
-    make_app(METRICS_TOKEN=TOKEN, PAGERO_REFRESH_MARGIN="100000")  # every call refreshes
+    make_app(METRICS_TOKEN=TOKEN, **REFRESH_EVERY_CALL)
     browser = new_browser()
     browser.login()
     before = scrape(app_url)
@@ -196,7 +197,7 @@ def test_a_refresh_that_cannot_get_the_lock_is_counted_busy(
     # The lock wait is connect + read timeout + 5 s (app/tokens.py): keep it short.
     app = make_app(
         METRICS_TOKEN=TOKEN,
-        PAGERO_REFRESH_MARGIN="100000",
+        **REFRESH_EVERY_CALL,
         PAGERO_HTTP_CONNECT_TIMEOUT="0.5",
         PAGERO_HTTP_READ_TIMEOUT="0.5",
     )
