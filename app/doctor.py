@@ -7,12 +7,20 @@ Checks, in the order a login needs them, and prints one readable report:
    post-logout URI is ``/logged-out`` on the same origin, and settings that are allowed
    but risky;
 2. the server metadata, when discovery is on: it answers and names ``PAGERO_ISSUER``;
+   with discovery off (or its document unreadable), ``PAGERO_ISSUER`` is compared with
+   the issuer the server publishes wherever its metadata is found
+   (:func:`app.doctor_login.check_issuer`);
 3. each endpoint answers: its host resolves (DNS), TLS verifies, and HTTP answers
-   without a server error;
-4. the client credentials: a made-up code sent through the app's own Step 3
+   without a server error; the authorize endpoint gets the app's real Step 1;
+4. Step 1: the server accepts ``PAGERO_REDIRECT_URI`` (its login page or a redirect,
+   not an error page: :func:`app.doctor_login.check_authorization_request`);
+5. the client credentials: a made-up code sent through the app's own Step 3
    (:meth:`PageroClient.exchange_code`) must come back ``invalid_grant`` ("this code is
    wrong"), not ``invalid_client`` ("who are you?"), which proves the client ID, secret
    and ``PAGERO_TOKEN_AUTH_METHOD`` without a browser or a user.
+
+A server that does not answer costs one timeout: later requests to it are not sent, and
+the checks that need its answer are skipped with the reason (:mod:`app.doctor_probe`).
 
 Exit status 0 when nothing failed (warnings allowed), 1 when a check failed, 2 when the
 configuration does not even load. A configuration that does not load also stops
@@ -23,25 +31,26 @@ without it. The client secret is never printed.
 from __future__ import annotations
 
 import secrets
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import click
-import requests
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from config import ConfigError, Settings
 
 from . import discovery, errors, login_state
+from .doctor_login import authorization_request, check_authorization_request, check_issuer
+from .doctor_probe import Probe, Reached
 from .http_pool import pooled_session
 
 cli = AppGroup("pagero", help="Pagero client tools.")
 
-MARKS = {"ok": "ok  ", "note": "note", "warn": "warn", "fail": "FAIL"}
+#: "skip": a check that needs an answer an earlier line did not get (that line says why).
+MARKS = {"ok": "ok  ", "note": "note", "warn": "warn", "fail": "FAIL", "skip": "skip"}
 
 
 @dataclass
@@ -71,8 +80,9 @@ class Report:
                 section = where
             out.append(f"  {MARKS[status]}  {name:<32} {detail}")
         problems, warnings = self.count("fail"), self.count("warn")
+        skipped = f", {self.count('skip')} skipped" if self.count("skip") else ""
         verdict = "All checks passed." if not problems else "Fix the FAIL lines above."
-        out += ["", f"{problems} problem(s), {warnings} warning(s). {verdict}"]
+        out += ["", f"{problems} problem(s), {warnings} warning(s){skipped}. {verdict}"]
         return "\n".join(out)
 
 
@@ -90,13 +100,29 @@ def diagnose(app: Flask, timeout: float | None = None) -> Report:
     configured: Settings = app.config["PAGERO_SETTINGS"]
     report = Report(f"Pagero doctor: profile {configured.profile} (PAGERO_ENV)")
     wait = (configured.http_connect_timeout, timeout or configured.http_read_timeout)
-    http = pooled_session(pool_size=4)
+    probe = Probe(pooled_session(pool_size=4), wait)
     routes = _route(app, "auth.callback"), _route(app, "auth.logged_out")
     check_configuration(report, configured, *routes)
-    settings = check_metadata(report, configured, http, wait)
-    check_endpoints(report, settings, http, wait)
-    check_credentials(report, app)
+    settings, metadata_read = check_metadata(report, configured, probe)
+    if not metadata_read:
+        check_issuer(_adder(report, "Server metadata"), settings, probe)
+    sent = authorization_request(app.extensions["pagero_client"], settings)
+    reached = check_endpoints(report, settings, probe, sent)
+    check_authorization_request(
+        _adder(report, "Step 1: authorization request"),
+        settings,
+        sent,
+        reached["PAGERO_AUTHORIZE_URL"],
+    )
+    token_unknown = (
+        configured.discovery and not metadata_read and "token_url" not in configured.explicit
+    )
+    check_credentials(report, app, reached["PAGERO_TOKEN_URL"], token_unknown, wait)
     return report
+
+
+def _adder(report: Report, section: str):
+    return lambda status, name, detail: report.add(section, status, name, detail)
 
 
 def diagnose_config_error(exc: ConfigError) -> Report:
@@ -157,42 +183,40 @@ def check_configuration(report: Report, s: Settings, callback: str, logged_out: 
 # -- 2. server metadata ---------------------------------------------------------------------
 
 
-def check_metadata(report: Report, s: Settings, http: requests.Session, wait) -> Settings:
-    """Read the metadata like the app does; return the settings with it applied."""
+def check_metadata(report: Report, s: Settings, probe: Probe) -> tuple[Settings, bool]:
+    """Read the metadata like the app does; return the settings with it applied, and
+    whether it was read (with discovery off: False)."""
     if not s.discovery:
         report.add("Server metadata", "note", "PAGERO_DISCOVERY", "off: configured endpoints")
-        return s
-    reached = _reach(http, "GET", s.metadata_url, wait)
+        return s, False
+    reached = probe.reach("GET", s.metadata_url)
     if reached.status != "ok":
         report.add("Server metadata", "fail", "PAGERO_METADATA_URL", reached.detail)
-        return s
+        return s, False
     try:
         metadata = discovery.ServerMetadata.parse(
             reached.response.json(), expected_issuer=s.issuer, https_only=s.profile != "sandbox"
         )
     except ValueError as exc:
         report.add("Server metadata", "fail", "PAGERO_METADATA_URL", f"not used: {exc}")
-        return s
+        return s, False
     report.add(
         "Server metadata",
         "ok",
         "PAGERO_METADATA_URL",
         f"{reached.detail}; issuer is PAGERO_ISSUER; lists {', '.join(sorted(metadata.endpoints))}",
     )
-    return discovery.apply(s, metadata)
+    return discovery.apply(s, metadata), True
 
 
 # -- 3. endpoints ---------------------------------------------------------------------------
 
 
-@dataclass
-class Reached:
-    status: str
-    detail: str
-    response: requests.Response | None = None
-
-
-def check_endpoints(report: Report, s: Settings, http: requests.Session, wait) -> None:
+def check_endpoints(report: Report, s: Settings, probe: Probe, sent: str) -> dict[str, Reached]:
+    """Reach each endpoint once; the authorize endpoint gets ``sent``, the app's own Step 1
+    (read by :func:`app.doctor_login.check_authorization_request`). Returns what each
+    variable's request found."""
+    found: dict[str, Reached] = {}
     for env, url, method in (
         ("PAGERO_AUTHORIZE_URL", s.authorize_url, "GET"),
         ("PAGERO_TOKEN_URL", s.token_url, "POST"),
@@ -203,40 +227,14 @@ def check_endpoints(report: Report, s: Settings, http: requests.Session, wait) -
     ):
         if not url:
             report.add("Endpoints", "note", env, "not configured")
+            found[env] = Reached("fail", "not configured", why="no URL")
             continue
-        reached = _reach(http, method, url, wait)
+        reached = probe.reach(method, sent if env == "PAGERO_AUTHORIZE_URL" else url)
         if reached.status == "ok" and env == "PAGERO_JWKS_URI":
             reached = _check_jwks(reached)
         report.add("Endpoints", reached.status, env, f"{url}: {reached.detail}")
-
-
-def _reach(http: requests.Session, method: str, url: str, wait) -> Reached:
-    """DNS, then TLS and HTTP in one request; a 5xx is a failure, any other answer is not
-    (without parameters or a token most endpoints rightly answer 400 or 401)."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        addresses = {
-            a[4][0] for a in socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-        }
-    except (socket.gaierror, UnicodeError) as exc:
-        return Reached("fail", f"DNS: {parts.hostname} does not resolve ({exc})")
-    dns = f"DNS {parts.hostname} → {', '.join(sorted(addresses)[:2])}"
-    started = time.monotonic()
-    try:
-        response = http.request(method, url, timeout=wait, allow_redirects=False)
-    except requests.exceptions.SSLError as exc:
-        return Reached("fail", f"{dns}; TLS failed: {_reason(exc)}")
-    except requests.exceptions.ConnectTimeout:
-        return Reached("fail", f"{dns}; no connection within {wait[0]} s")
-    except requests.exceptions.ConnectionError as exc:
-        return Reached("fail", f"{dns}; cannot connect ({_reason(exc)})")
-    except requests.exceptions.Timeout:
-        return Reached("fail", f"{dns}; no answer within {wait[1]} s")
-    ms = (time.monotonic() - started) * 1000
-    tls = "; TLS verified" if parts.scheme == "https" else ""
-    detail = f"{dns}{tls}; HTTP {response.status_code} in {ms:.0f} ms"
-    return Reached("fail" if response.status_code >= 500 else "ok", detail, response)
+        found[env] = reached
+    return found
 
 
 def _check_jwks(reached: Reached) -> Reached:
@@ -249,27 +247,36 @@ def _check_jwks(reached: Reached) -> Reached:
     return Reached("ok", f"{reached.detail}; {len(keys)} key(s)")
 
 
-def _reason(exc: Exception) -> str:
-    """The operating system's words (``[Errno 111] Connection refused``), not urllib3's."""
-    inner = exc.args[0] if exc.args else exc
-    inner = getattr(inner, "reason", inner)  # urllib3's MaxRetryError wraps the cause
-    text = str(inner) or type(inner).__name__
-    _, found, rest = text.partition("Failed to establish a new connection: ")
-    text = rest if found else text
-    return text if len(text) < 160 else text[:157] + "..."
-
-
 # -- 4. client credentials ------------------------------------------------------------------
 
 
-def check_credentials(report: Report, app: Flask) -> None:
-    """Step 3 with a made-up code, through the app's own client (same authentication)."""
+def check_credentials(
+    report: Report, app: Flask, token: Reached, token_unknown: bool, wait: tuple[float, float]
+) -> None:
+    """Step 3 with a made-up code, through the app's own client (same authentication).
+
+    Skipped when the token endpoint gave no usable answer above (``token``), or when the
+    app would take its address from metadata that could not be read (``token_unknown``):
+    the request would only wait for the same failure again.
+    """
+    name = "PAGERO_CLIENT_ID and _SECRET"
+    if token_unknown:
+        why = "the app takes PAGERO_TOKEN_URL from the server metadata, which was not read"
+        report.add("Client credentials", "skip", name, f"not checked: {why}")
+        return
+    if token.status != "ok":
+        report.add(
+            "Client credentials",
+            "skip",
+            name,
+            f"not checked: needs an answer from PAGERO_TOKEN_URL, which failed above ({token.why})",
+        )
+        return
     client = app.extensions["pagero_client"]
     settings = client.settings
     made_up = login_state.PendingLogin(state="doctor", created_at=time.time(), scope=settings.scope)
-    name = "PAGERO_CLIENT_ID and _SECRET"
     try:
-        client.exchange_code(made_up, "pagero-doctor-" + secrets.token_urlsafe(16))
+        client.exchange_code(made_up, "pagero-doctor-" + secrets.token_urlsafe(16), timeout=wait)
     except errors.TokenEndpointRejectedClient:
         report.add(
             "Client credentials",

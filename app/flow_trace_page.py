@@ -5,14 +5,19 @@ inline script or style, so each arrow's place is a CSS class, not a computed sty
 Each step links to the part of Pagero's document it implements (a reference section
 at the end of the page, in the document's own words and order) and names the code
 that performs it. ``Accept: application/json`` gets the stored events as they are.
+
+A login whose authorization request is its last step, long after it was sent, never came
+back: :func:`pending_login_hint` says which redirect URI went out and what to check.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, render_template
 
 from . import flow_trace
 from .errors import wants_json
@@ -176,14 +181,25 @@ DOCUMENT: tuple[tuple[str, str, str], ...] = (
 )
 
 
+#: Seconds after which a login still waiting for its callback gets the hint (or
+#: ``PAGERO_STATE_MAX_AGE``, if shorter). A person logs in within a few seconds; a QA
+#: engineer who came to /trace a minute after Step 1 is most likely stuck on Pagero's
+#: error page, and should not wait the login's whole lifetime (10 minutes) for the hint.
+PENDING_HINT_AFTER = 60
+
+
 @bp.get("/trace")
 def trace():
-    """This browser session's steps, oldest first."""
+    """This browser session's steps, oldest first, and a hint when the newest login
+    never came back."""
     events = flow_trace.read()
+    settings = current_app.config["PAGERO_SETTINGS"]
+    hint = pending_login_hint(events, settings.state_max_age, time.time())
     if wants_json():
-        return jsonify({"events": events, "limit": flow_trace.MAX_EVENTS})
+        return jsonify({"events": events, "limit": flow_trace.MAX_EVENTS, "hint": hint})
     return render_template(
         "trace.html",
+        hint=hint,
         rows=[_row(e, events[0]["at"]) for e in events if e.get("kind") in STEPS],
         lanes=[LANE_NAMES[lane] for lane in LANES],
         document=DOCUMENT,
@@ -202,4 +218,63 @@ def _row(event: dict[str, Any], first_at: float) -> dict[str, Any]:
         "offset": event["at"] - first_at,
         # e.g. "span-2-3 right": from the app's lifeline to the SSO's, pointing right.
         "arrow": f"span-{low}-{high} {'right' if target > source else 'left'}",
+    }
+
+
+def pending_login_hint(
+    events: list[dict[str, Any]], state_max_age: int, now: float
+) -> dict[str, Any] | None:
+    """What to check when the newest authorization request has no callback after it and
+    was sent at least :data:`PENDING_HINT_AFTER` seconds (or the login's lifetime,
+    ``state_max_age``, if shorter) before ``now``; None otherwise.
+
+    Such a login went to Pagero and never came back to this browser's session: Pagero
+    refused the redirect URI (it shows an error page and must not redirect to an unknown
+    URI, RFC 6749 section 4.1.2.1), the person gave up, or the callback reached another
+    host name, where this browser has no session (so it is not in this trace).
+    """
+    kinds = [e.get("kind") for e in events]
+    if "authorize" not in kinds:
+        return None
+    last = len(kinds) - 1 - kinds[::-1].index("authorize")
+    if "callback" in kinds[last:]:
+        return None
+    sent = events[last]
+    waited = now - sent.get("at", now)
+    if waited < min(state_max_age, PENDING_HINT_AFTER):
+        return None
+    fields = dict(sent.get("fields", []))
+    redirect_uri = fields.get("redirect_uri", "")
+    parts = urlsplit(redirect_uri)
+    expired = waited >= state_max_age
+    lifetime = (
+        f" Its lifetime (PAGERO_STATE_MAX_AGE, {state_max_age} s) has passed: start a new "
+        "login once the cause is fixed."
+        if expired
+        else ""
+    )
+    return {
+        "kind": "login_not_back",
+        "redirect_uri": redirect_uri,
+        "client_id": fields.get("client_id", ""),
+        "waited_seconds": round(waited),
+        "expired": expired,
+        "title": "The last login never came back",
+        "summary": (
+            f"The authorization request sent redirect_uri={redirect_uri}, and no callback "
+            f"reached this browser's session in {waited:.0f} s.{lifetime}"
+        ),
+        "checks": [
+            f"The redirect URI registered at Pagero for client_id {fields.get('client_id')} "
+            f"must be exactly {redirect_uri} (scheme, host, port, path, no trailing slash): "
+            "for any other, Pagero shows an error page instead of its login page.",
+            "Run the doctor (flask --app wsgi pagero doctor): its line "
+            "'PAGERO_REDIRECT_URI registered' sends this same request and says whether the "
+            "server refuses it.",
+            "If the login page showed an error instead of a login form, that page is the "
+            "server's refusal (the sandbox's lists the redirect URIs it accepts).",
+            f"If you logged in and landed on another host name than {parts.hostname} (say "
+            "127.0.0.1 instead of localhost), this browser's cookie was not sent there: "
+            f"open the app at {parts.scheme}://{parts.netloc} and log in again.",
+        ],
     }

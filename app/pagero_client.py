@@ -131,8 +131,8 @@ class PageroClient:
             )
         app.extensions["pagero_client"] = self
 
-    def _oauth(self, **kwargs: Any) -> _AuthlibClient:
-        s = self.settings
+    def _oauth(self, settings: Settings | None = None, **kwargs: Any) -> _AuthlibClient:
+        s = settings or self.settings
         return _AuthlibClient(
             self.http,
             client_id=s.client_id,
@@ -165,25 +165,33 @@ class PageroClient:
         """
         s = self.settings
         authorize_url = self.endpoint("authorize_url")
-        scope = scope or s.scope
-        login = login_state.PendingLogin(
-            state=secrets.token_urlsafe(32),
-            created_at=time.time(),
-            scope=scope,
-            nonce=secrets.token_urlsafe(32) if "openid" in scope.split() else None,
-            code_verifier=generate_token(64) if s.use_pkce else None,
-            return_to=return_to,
-        )
+        login = new_login(s, scope or s.scope, return_to=return_to)
+        url = self.authorization_url(authorize_url, login, prompt=prompt, settings=s)
+        login_state.remember(session, _store(), login, s.state_max_age)
+        metrics.login_started()
+        return url
+
+    def authorization_url(
+        self,
+        authorize_url: str,
+        login: login_state.PendingLogin,
+        *,
+        prompt: str | None = None,
+        settings: Settings | None = None,
+    ) -> str:
+        """The URL of Step 1 for ``login``: ``response_type=code``, ``client_id``,
+        ``redirect_uri``, ``state``, ``scope``, the PKCE challenge, ``nonce`` and
+        ``prompt`` when set. Builds only, sends nothing; the doctor sends the same
+        request to see whether Pagero accepts the redirect URI (:mod:`app.doctor_login`).
+        """
         extra = {k: v for k, v in (("nonce", login.nonce), ("prompt", prompt)) if v}
-        url, _ = self._oauth().create_authorization_url(
+        url, _ = self._oauth(settings).create_authorization_url(
             authorize_url,
             state=login.state,
             code_verifier=login.code_verifier,
-            scope=scope,
+            scope=login.scope,
             **extra,
         )
-        login_state.remember(session, _store(), login, s.state_max_age)
-        metrics.login_started()
         return url
 
     # -- Step 2: obtaining the authorization code --------------------------------
@@ -261,22 +269,29 @@ class PageroClient:
 
     # -- Step 3: exchanging to a token --------------------------------------------
 
-    def exchange_code(self, login: login_state.PendingLogin, code: str) -> tokens.TokenSet:
+    def exchange_code(
+        self,
+        login: login_state.PendingLogin,
+        code: str,
+        timeout: tuple[float, float] | None = None,
+    ) -> tokens.TokenSet:
         """POST the code to the token endpoint with client authentication; return the tokens.
 
         ``redirect_uri`` is sent again because RFC 6749 section 4.1.3 requires
         it to be identical to Step 1's. An id_token, when present, is validated
-        before anything is stored.
+        before anything is stored. ``timeout`` (connect, read) replaces the
+        configured one (the doctor's ``--timeout``).
         """
         s = self.settings
         token_url = self.endpoint("token_url")
         kwargs: dict[str, Any] = {"code": code, "redirect_uri": s.redirect_uri}
         if login.code_verifier:
             kwargs["code_verifier"] = login.code_verifier
+        wait = timeout or s.http_timeout
         try:
             body = self._token_request(
                 lambda client: client.fetch_token(
-                    token_url, grant_type="authorization_code", timeout=s.http_timeout, **kwargs
+                    token_url, grant_type="authorization_code", timeout=wait, **kwargs
                 )
             )
         except errors.TokenEndpointUnavailable:
@@ -497,6 +512,21 @@ def _token_error(code: str | None, description: str | None) -> errors.PageroErro
         error.status = 502
     error.code = code or "token_error"
     return error
+
+
+def new_login(
+    settings: Settings, scope: str, return_to: str | None = None
+) -> login_state.PendingLogin:
+    """A fresh pending login: 256-bit ``state``, a ``nonce`` for ``openid``, a PKCE
+    verifier unless ``PAGERO_USE_PKCE=false``."""
+    return login_state.PendingLogin(
+        state=secrets.token_urlsafe(32),
+        created_at=time.time(),
+        scope=scope,
+        nonce=secrets.token_urlsafe(32) if "openid" in scope.split() else None,
+        code_verifier=generate_token(64) if settings.use_pkce else None,
+        return_to=return_to,
+    )
 
 
 pagero = PageroClient()

@@ -4,9 +4,13 @@ each kind of mistake fails with a line that names it (and never shows the secret
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from werkzeug.serving import make_server
@@ -57,7 +61,65 @@ def test_an_unreachable_token_endpoint_fails(make_app, sandbox):
     assert result.exit_code == 1
     token = line(result.output, "PAGERO_TOKEN_URL")
     assert token.lstrip().startswith("FAIL") and "Connection refused" in token
-    assert "token_endpoint_unavailable" in line(result.output, "PAGERO_CLIENT_ID and _SECRET")
+    credentials = line(result.output, "PAGERO_CLIENT_ID and _SECRET")
+    assert credentials.lstrip().startswith("skip") and "cannot connect" in credentials
+
+
+@contextmanager
+def silent_server() -> Iterator[tuple[str, list[socket.socket]]]:
+    """A server that accepts connections and never answers: (its URL, the connections)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
+
+
+def test_a_silent_token_endpoint_costs_one_timeout_and_skips_the_credentials_check(
+    make_app, sandbox
+):
+    with silent_server() as (url, accepted):
+        # The app's default read timeout, as on staging.
+        app = make_app(
+            PAGERO_TOKEN_URL=f"{url}/oauth/v2/oauth-token", PAGERO_HTTP_READ_TIMEOUT="10"
+        )
+        started = time.monotonic()
+        result = doctor(app)
+        took = time.monotonic() - started
+        assert len(accepted) == 1  # asked once, never again
+    assert result.exit_code == 1
+    token = line(result.output, "PAGERO_TOKEN_URL")
+    assert token.lstrip().startswith("FAIL") and "no answer within 10.0 s" in token
+    assert result.output.count("within 10.0 s") == 1  # the timeout is named once
+    credentials = line(result.output, "PAGERO_CLIENT_ID and _SECRET")
+    assert credentials.lstrip().startswith("skip")
+    assert "PAGERO_TOKEN_URL, which failed above (no answer)" in credentials
+    assert "1 skipped" in result.output
+    assert took < 15
+
+
+def test_endpoints_on_a_server_that_was_silent_are_not_asked_again(make_app, sandbox):
+    with silent_server() as (url, accepted):
+        app = make_app(
+            PAGERO_TOKEN_URL=f"{url}/oauth/v2/oauth-token",
+            PAGERO_REVOCATION_URL=f"{url}/oauth/v2/oauth-revoke",
+            PAGERO_HTTP_READ_TIMEOUT="1",
+        )
+        result = doctor(app)
+        assert len(accepted) == 1
+    revocation = line(result.output, "PAGERO_REVOCATION_URL")
+    assert revocation.lstrip().startswith("FAIL")
+    assert "not asked again" in revocation and "gave no answer above" in revocation
 
 
 def test_a_host_that_does_not_resolve_fails_at_dns(make_app, sandbox):

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from app import flow_trace
+from app import flow_trace, flow_trace_page
 from config import load_settings
 from tests.browser import Browser, parse_forms
 from tests.factories import GOOD_KEY, REFRESH_EVERY_CALL, production_settings
@@ -366,3 +366,48 @@ def test_the_trace_is_on_in_sandbox_and_staging_and_off_in_production_unless_ena
     assert load_settings(staging).flow_trace is True
     assert production_settings().flow_trace is False
     assert production_settings(PAGERO_FLOW_TRACE="true").flow_trace is True
+
+
+def test_a_login_that_never_came_back_gets_a_hint_naming_the_redirect_uri(
+    make_app, new_browser, sandbox, ports
+):
+    unregistered = f"http://localhost:{ports['app']}/callback/"  # not the one registered
+    make_app(PAGERO_REDIRECT_URI=unregistered, PAGERO_STATE_MAX_AGE="1")
+    browser = new_browser()
+    to_sandbox = browser.open_login()
+    assert browser.get(to_sandbox.headers["Location"]).status_code == 400  # refused there
+    assert kinds(trace_of(browser, has("authorize")))[-1] == "authorize"
+    time.sleep(1.2)  # past the login's lifetime
+    hint = browser.get("/trace", headers={"Accept": "application/json"}).json()["hint"]
+    assert hint["kind"] == "login_not_back" and hint["expired"] is True
+    assert hint["redirect_uri"] == unregistered and unregistered in hint["summary"]
+    checks = " ".join(hint["checks"])
+    assert f"must be exactly {unregistered}" in checks
+    assert "flask --app wsgi pagero doctor" in checks and "PAGERO_REDIRECT_URI registered" in checks
+    assert "another host name than localhost" in checks
+    page = browser.get("/trace").text
+    assert 'id="trace-hint"' in page and f"redirect_uri={unregistered}" in page
+
+
+def test_a_login_that_came_back_gets_no_hint(make_app, new_browser, sandbox):
+    make_app(PAGERO_STATE_MAX_AGE="1")
+    browser = new_browser()
+    assert browser.login().status_code == 303
+    trace_of(browser, has("logged_in"))
+    time.sleep(1.2)
+    assert browser.get("/trace", headers={"Accept": "application/json"}).json()["hint"] is None
+    assert 'id="trace-hint"' not in browser.get("/trace").text
+
+
+def test_the_hint_waits_a_minute_or_the_logins_lifetime_whichever_is_shorter():
+    sent = {"kind": "authorize", "at": 1000.0, "fields": [["redirect_uri", "https://a/callback"]]}
+    came_back = {"kind": "callback", "at": 1005.0, "fields": []}
+    hint = flow_trace_page.pending_login_hint
+    assert hint([sent], 600, 1000 + 59) is None  # a person may still be logging in
+    pending = hint([sent], 600, 1000 + 61)
+    assert pending["expired"] is False and pending["waited_seconds"] == 61
+    assert hint([sent], 600, 1000 + 601)["expired"] is True
+    assert hint([sent], 30, 1000 + 31)["expired"] is True
+    assert hint([sent, came_back], 600, 5000) is None
+    assert hint([came_back, sent], 600, 5000)["redirect_uri"] == "https://a/callback"
+    assert hint([], 600, 5000) is None
