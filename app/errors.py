@@ -198,6 +198,13 @@ class NotLoggedIn(PageroError):
     title = "Please log in"
 
 
+class SessionEnded(NotLoggedIn):
+    """A timeout (``SESSION_IDLE_TIMEOUT``, ``SESSION_LIFETIME``) ended the session; the
+    description says which. The code stays ``login_required``: scripts act the same."""
+
+    title = "Your session has ended"
+
+
 class CsrfRejected(PageroError):
     status = 403
     code = "csrf_rejected"

@@ -41,7 +41,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import errors
+from . import errors, tokens
 from .token_store import LockTimeout, TokenStore
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def take(
     login = PendingLogin(**entry)
     if now - login.created_at > max_age:
         raise errors.ExpiredState(
-            f"The login was started more than {max_age // 60} minutes ago and has "
+            f"The login was started more than {tokens.duration(max_age)} ago and has "
             "expired. Please start again."
         )
     return login
