@@ -1,6 +1,7 @@
 // On the pages that call the API (Documents, API explorer): when a call finds that the
-// session has ended (the app's 401 carries login_url), the header stops offering what needs a login (Log out, the logged-in pages) and offers
-// Log in instead, so the page never says "not logged in" beside a Log out button.
+// session has ended (the app's 401 carries login_url), the header stops offering what
+// needs a login (Log out, the logged-in pages) and offers Log in instead, so the page
+// never says "not logged in" beside a Log out button.
 (function () {
   "use strict";
   window.pageroLoggedOut = function (loginUrl) {
