@@ -1,5 +1,7 @@
 # The README's two commands: `make demo` and `make test`.
-.PHONY: demo test setup lint format bench bench-slow bench-fast bench-proxy bench-breakdown load
+# `make demo` installs only what the demo runs; `make test` also the test tools and the
+# system packages the tests use (scripts/setup.sh --dev).
+.PHONY: demo test setup setup-dev staging-rehearsal lint format bench bench-slow bench-fast bench-proxy bench-breakdown load
 
 demo: setup
 	bash scripts/demo.sh
@@ -10,11 +12,18 @@ test:
 setup:
 	bash scripts/setup.sh
 
-lint: setup
+setup-dev:
+	bash scripts/setup.sh --dev
+
+# The staging profile against the sandbox over https (docs/staging-qa.md).
+staging-rehearsal: setup
+	bash scripts/staging-rehearsal.sh
+
+lint: setup-dev
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
-format: setup
+format: setup-dev
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
@@ -22,20 +31,20 @@ format: setup
 # Two tables: a slow Pagero (wrk, 100 and 400 connections) and the fast local API.
 bench: bench-slow bench-fast
 
-bench-slow: setup
+bench-slow: setup-dev
 	.venv/bin/python -m bench.slow_pagero
 
-bench-fast: setup
+bench-fast: setup-dev
 	.venv/bin/python -m bench.report
 
-bench-proxy: setup
+bench-proxy: setup-dev
 	.venv/bin/python -m bench.proxy_bench
 
-bench-breakdown: setup
+bench-breakdown: setup-dev
 	.venv/bin/python -m bench.latency_breakdown
 
 # Is a change worth it? Any two configurations in alternating rounds:
 #   .venv/bin/python -m bench.compare_configs '{"a": {...}, "b": {...}}'
 
-load: setup
+load: setup-dev
 	.venv/bin/python -m bench.load_logins

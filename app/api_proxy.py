@@ -39,6 +39,7 @@ from config import Settings
 from . import errors, flow_trace, metrics, security, tokens
 from .http_pool import USER_AGENT, resend_if_closed
 from .pagero_client import pagero
+from .upstream import Failure
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api_proxy", __name__)
@@ -169,7 +170,7 @@ def proxy(path: str):
             )
     log_call(request.method, path, upstream.status, started)
     headers = response_headers(settings, upstream)  # before the body: a 502 reads none
-    body, streamed = answer_body(upstream, request.method)
+    body, streamed = answer_body(upstream, request.method, f"{settings.api_base_url}/{path}")
     return Response(body, status=upstream.status, headers=headers, direct_passthrough=streamed)
 
 
@@ -184,8 +185,9 @@ def log_call(method: str, path: str, status: int, started: float, **extra) -> No
         log.log(level, "api %s /%s -> %s in %.0f ms", method, path, status, ms, **extra)
 
 
-def answer_body(upstream: urllib3.BaseHTTPResponse, method: str) -> tuple[object, bool]:
-    """The answer's body for the browser, and whether it streams.
+def answer_body(upstream: urllib3.BaseHTTPResponse, method: str, url: str) -> tuple[object, bool]:
+    """The answer's body for the browser, and whether it streams (``url``: where it came
+    from, for the error page of an answer cut short).
 
     Most API answers are small: they are read now, so a body cut short is still a
     clean 502 (no header has gone out yet) and the connection goes back at once.
@@ -193,7 +195,7 @@ def answer_body(upstream: urllib3.BaseHTTPResponse, method: str) -> tuple[object
     """
     small = upstream.length_remaining is not None and upstream.length_remaining <= CHUNK
     if small and method != "HEAD" and upstream.status not in (204, 304):
-        return _read_small(upstream), False
+        return _read_small(upstream, url), False
     return _relay(upstream), True
 
 
@@ -325,14 +327,23 @@ def call_api(
             )
     except (HTTPException, errors.UnreadableRequestBody):
         raise  # reading the browser's body failed, not the API
-    except urllib3.exceptions.ReadTimeoutError:
-        raise errors.ApiTimeout("The Pagero API did not answer in time.") from None
     except urllib3.exceptions.HTTPError as exc:
         if isinstance(exc.__context__, HTTPException | errors.UnreadableRequestBody):
             raise exc.__context__ from None
-        raise errors.ApiUnavailable(
-            "The Pagero API could not be reached.", reason=type(exc).__name__
-        ) from None
+        raise _unanswered(settings, settings.api_base_url + rest, exc) from None
+
+
+def _unanswered(
+    settings: Settings, url: str, exc: urllib3.exceptions.HTTPError, midway: bool = False
+) -> errors.ApiUnavailable:
+    """The 504 (read timeout) or 502 for an API call without a usable answer, naming
+    ``PAGERO_API_BASE_URL`` and the URL for the sandbox and staging (app/upstream.py)."""
+    failure = Failure.from_exception("PAGERO_API_BASE_URL", url, exc, settings)
+    said = failure.plainly("the Pagero API")
+    if midway and failure.cause == "connection_broken":
+        said = "The Pagero API broke off its answer. Please try again in a few minutes."
+    kind = errors.ApiTimeout if failure.cause == "read_timeout" else errors.ApiUnavailable
+    return kind(said, failure=failure)
 
 
 @functools.cache
@@ -433,18 +444,13 @@ def _malformed(upstream: urllib3.BaseHTTPResponse, name: str) -> errors.ApiMalfo
     )
 
 
-def _read_small(upstream: urllib3.BaseHTTPResponse) -> bytes:
+def _read_small(upstream: urllib3.BaseHTTPResponse, url: str) -> bytes:
     """The whole (small) body, or a 502 when Pagero broke off before its end."""
     try:
         body = upstream.read(decode_content=False)
-    except urllib3.exceptions.ReadTimeoutError:
-        upstream.close()
-        raise errors.ApiTimeout("The Pagero API did not finish its answer in time.") from None
     except urllib3.exceptions.HTTPError as exc:
         upstream.close()
-        raise errors.ApiUnavailable(
-            "The Pagero API broke off its answer.", reason=type(exc).__name__
-        ) from None
+        raise _unanswered(pagero.configured, url, exc, midway=True) from None
     upstream.release_conn()
     return body
 

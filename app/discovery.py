@@ -210,6 +210,8 @@ class Discovery:
         #: Why the last read failed, for /readyz: "unreachable", "http_error",
         #: "not_json" or "refused" (read, but not trusted); None after a good read.
         self.failure: str | None = None
+        #: The exception of the last failed read (its cause is named on error pages).
+        self.last_error: Exception | None = None
 
     def metadata(self) -> ServerMetadata | None:
         """The current metadata, read now if due; None while it cannot be read.
@@ -230,13 +232,14 @@ class Discovery:
                 https_only=self.configured.profile != "sandbox",
             )
         except (requests.RequestException, ValueError) as exc:
-            self.failure = _failure_kind(exc)
+            self.failure, self.last_error = _failure_kind(exc), exc
             self._log_failure(exc)
             # A document that was good stays in use until a new one is.
             return self._metadata
         else:
             with self._lock:
                 self._metadata, self._read_at, self.failure = metadata, now, None
+                self.last_error = None
                 self._effective = apply(self.configured, metadata)
             self._log_success(metadata)
             return metadata

@@ -16,6 +16,8 @@ from typing import Any
 from flask import Flask, Response, current_app, g, jsonify, render_template, request, url_for
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
+from .upstream import DOCTOR, Failure
+
 log = logging.getLogger(__name__)
 
 
@@ -28,14 +30,19 @@ class PageroError(Exception):
     #: Offer "start again" on the page (true for every login failure).
     restart_login = True
 
-    def __init__(self, description: str, **details: Any):
+    def __init__(self, description: str, *, failure: Failure | None = None, **details: Any):
         super().__init__(description)
         self.description = description
         #: Extra facts shown on the page and in problem+json (never secrets).
         self.details = details
+        #: For an endpoint of Pagero's that gave no usable answer: which, and why. Shown
+        #: in the sandbox and staging profiles only; always logged (see render_error).
+        self.failure = failure
 
     def log_line(self) -> str:
         extra = " ".join(f"{k}={v!r}" for k, v in self.details.items())
+        if self.failure is not None:
+            extra = f"{extra} {self.failure.log_text()}".strip()
         return f"{self.code}: {self.description} {extra}".rstrip()
 
 
@@ -191,6 +198,13 @@ class NotLoggedIn(PageroError):
     title = "Please log in"
 
 
+class SessionEnded(NotLoggedIn):
+    """A timeout (``SESSION_IDLE_TIMEOUT``, ``SESSION_LIFETIME``) ended the session; the
+    description says which. The code stays ``login_required``: scripts act the same."""
+
+    title = "Your session has ended"
+
+
 class CsrfRejected(PageroError):
     status = 403
     code = "csrf_rejected"
@@ -319,15 +333,33 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Re
 
 def render_error(error: PageroError) -> Response:
     g.pagero_error = error  # for the flow trace (app/flow_trace.py)
+    settings = current_app.config["PAGERO_SETTINGS"]
     extra = dict(error.details)
+    description, to_check = error.description, None
+    if error.failure is not None:
+        if settings.profile == "production":
+            # The person in front of the page cannot fix a URL; the operators read the
+            # log line the handler wrote (variable, URL, cause).
+            description += " The app's log has the details for its operators."
+        else:
+            to_check = error.failure.what_to_check()
+            extra.update(error.failure.facts(), check=to_check)
     if isinstance(error, NotLoggedIn):
         # On the canonical host, so a script that follows it keeps one cookie jar.
-        settings = current_app.config["PAGERO_SETTINGS"]
         extra["login_url"] = settings.canonical_origin + url_for("auth.login")
     if wants_json():
-        response = problem(error.status, error.code, error.title, error.description, **extra)
+        # Pages that show only ``detail`` (the Documents page) say what to check too.
+        detail = f"{description} {to_check}" if to_check else description
+        response = problem(error.status, error.code, error.title, detail, **extra)
     else:
-        html = render_template("error.html", error=error, details=error.details)
+        html = render_template(
+            "error.html",
+            error=error,
+            description=description,
+            details=error.details,
+            to_check=to_check,
+            doctor=DOCTOR,
+        )
         response = Response(html, status=error.status, mimetype="text/html")
     if error.status == 503:
         response.headers["Retry-After"] = "1"

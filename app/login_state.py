@@ -56,7 +56,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import errors
+from . import errors, tokens
 from .token_store import LockTimeout, TokenStore
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def _used_or_unknown(store: TokenStore, binding: str, state: str) -> errors.Call
 def _in_time(login: PendingLogin, max_age: int, now: float) -> PendingLogin:
     if now - login.created_at > max_age:
         raise errors.ExpiredState(
-            f"The login was started more than {max_age // 60} minutes ago and has "
+            f"The login was started more than {tokens.duration(max_age)} ago and has "
             "expired. Please start again."
         )
     return login

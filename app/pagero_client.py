@@ -39,6 +39,7 @@ from . import discovery, errors, id_token, login_state, metrics, tokens
 from .http_pool import Route, pooled_session
 from .in_flight import InFlight
 from .token_store import TokenStore
+from .upstream import Failure
 
 #: Shown instead of a value from an answer that is not bound to this browser's login.
 NOT_REPEATED = "(not repeated: this answer does not belong to a login started in this browser)"
@@ -105,7 +106,15 @@ class PageroClient:
         try:
             return self.discovery.endpoint(attr)
         except discovery.EndpointUnknown as exc:
-            raise _metadata_unavailable(exc) from None
+            raise self._metadata_unavailable(exc) from None
+
+    def source_of(self, attr: str) -> str:
+        """Where the URL of an endpoint came from, named for the person who must fix it:
+        its variable, or the metadata document's member when discovery supplied it."""
+        _attr, member, env = next(e for e in discovery.ENDPOINTS if e[0] == attr)
+        if self.discovery is None or attr in self.configured.explicit:
+            return env
+        return f"{member} (from PAGERO_METADATA_URL)"
 
     @settings.setter
     def settings(self, configured: Settings) -> None:
@@ -292,7 +301,8 @@ class PageroClient:
             body = self._token_request(
                 lambda client: client.fetch_token(
                     token_url, grant_type="authorization_code", timeout=wait, **kwargs
-                )
+                ),
+                token_url,
             )
         except errors.TokenEndpointUnavailable:
             if self.discovery is not None:
@@ -326,6 +336,7 @@ class PageroClient:
                 lambda client: client.refresh_token(
                     token_url, refresh_token=current.refresh_token, timeout=s.http_timeout
                 ),
+                token_url,
                 scope=None,
             )
         except errors.TokenRequestError as exc:
@@ -396,30 +407,30 @@ class PageroClient:
 
     # -- helpers ---------------------------------------------------------------
 
-    def _token_request(self, call, scope: str | None = None) -> dict[str, Any]:
-        """Run one token-endpoint call and translate every failure into an app error."""
+    def _token_request(self, call, url: str, scope: str | None = None) -> dict[str, Any]:
+        """Run one token-endpoint call to ``url`` and translate every failure into an
+        app error (naming the variable and URL involved: :mod:`app.upstream`)."""
         client = self._oauth(scope=scope)
         started = time.time()
+        variable = self.source_of("token_url")
+        what = "Pagero's token endpoint"
         try:
             with self.in_flight.slot("token endpoint"), metrics.TOKEN_ENDPOINT_SECONDS.time():
                 return dict(call(client))
         except (requests.ConnectionError, requests.Timeout) as exc:
             for hook in self.unanswered_hooks:
                 hook(exc, started)
-            if isinstance(exc, requests.ConnectionError):  # a connect timeout, too
-                raise errors.TokenEndpointUnavailable(
-                    "The app could not connect to Pagero's token endpoint. Please try again later.",
-                    reason=type(exc).__name__,
-                ) from None
-            raise errors.TokenEndpointTimeout(
-                "Pagero's token endpoint did not answer in time. Please try again later.",
-                timeout_seconds=self.settings.http_read_timeout,
-            ) from None
+            failure = Failure.from_exception(variable, url, exc, self.configured)
+            # A connect timeout is a ConnectionError too: only a read timeout is a 504.
+            kind = (
+                errors.TokenEndpointTimeout
+                if failure.cause == "read_timeout"
+                else errors.TokenEndpointUnavailable
+            )
+            raise kind(failure.plainly(what), failure=failure) from None
         except requests.HTTPError as exc:
-            raise errors.TokenEndpointUnavailable(
-                f"Pagero's token endpoint answered HTTP {exc.response.status_code}.",
-                upstream_status=exc.response.status_code,
-            ) from None
+            failure = Failure.from_exception(variable, url, exc, self.configured)
+            raise errors.TokenEndpointUnavailable(failure.plainly(what), failure=failure) from None
         except ValueError:
             raise errors.MalformedTokenResponse(
                 "Pagero's token endpoint answered with something that is not a JSON object."
@@ -444,15 +455,57 @@ class PageroClient:
         except requests.RequestException as exc:
             if self.discovery is not None:
                 self.discovery.invalidate()  # the JWKS may have moved
+            failure = Failure.from_exception(
+                self.source_of("jwks_uri"), self.endpoint("jwks_uri"), exc, self.configured
+            )
             raise errors.TokenEndpointUnavailable(
-                "The keys that sign Pagero's id_tokens could not be fetched.",
-                reason=type(exc).__name__,
+                "The keys that sign Pagero's id_tokens could not be fetched. "
+                + failure.plainly("the server that publishes them"),
+                failure=failure,
             ) from None
 
     def _fetch_jwks(self) -> dict[str, Any]:
         response = self.http.get(self.endpoint("jwks_uri"), timeout=self.settings.http_timeout)
         response.raise_for_status()
         return response.json()
+
+    def _metadata_unavailable(
+        self, exc: discovery.EndpointUnknown
+    ) -> errors.ServerMetadataUnavailable:
+        """The 503 for an endpoint only the unusable server metadata could name."""
+        c = self.configured
+        what = _METADATA_FAILURES.get(exc.failure or "", "has not been read yet")
+        common = {
+            "hint": f"Or set {exc.env} explicitly.",
+            "extra": {"reason": exc.failure or "not_read", "endpoint": exc.env},
+        }
+        error = self.discovery.last_error
+        if exc.failure == "refused":
+            failure = Failure(
+                "PAGERO_METADATA_URL", c.metadata_url, "metadata_refused", note=str(error), **common
+            )
+        elif exc.failure == "not_json":
+            failure = Failure("PAGERO_METADATA_URL", c.metadata_url, "not_json", **common)
+        elif error is not None:
+            failure = Failure.from_exception(
+                "PAGERO_METADATA_URL", c.metadata_url, error, c, **common
+            )
+            if failure.cause == "read_timeout":
+                # Its own, shorter read timeout (_fetch_metadata).
+                waited = min(c.http_read_timeout, METADATA_READ_TIMEOUT)
+                failure = replace(failure, waited=waited, timeout_variable=None)
+        else:  # another request's first read is still under way
+            waited = discovery.Discovery.FIRST_READ_WAIT
+            failure = Failure(
+                "PAGERO_METADATA_URL", c.metadata_url, "read_timeout", waited=waited, **common
+            )
+        retry = " Please try again in a few minutes." if failure.retry_helps else ""
+        return errors.ServerMetadataUnavailable(
+            f"The app takes the address of Pagero's {_ENDPOINT_NAMES[exc.attr]} from Pagero's "
+            f"server metadata, and that document {what}. It does not fall back to a built-in "
+            f"address, which could be the wrong server.{retry}",
+            failure=failure,
+        )
 
     def _fetch_metadata(self, url: str) -> Any:
         # A short read timeout: this may run inside the first user's request.
@@ -479,18 +532,6 @@ _METADATA_FAILURES = {
     "http_error": "was answered with an HTTP error",
     "not_json": "is not a JSON document",
 }
-
-
-def _metadata_unavailable(exc: discovery.EndpointUnknown) -> errors.ServerMetadataUnavailable:
-    what = _METADATA_FAILURES.get(exc.failure or "", "has not been read yet")
-    return errors.ServerMetadataUnavailable(
-        f"The app takes the address of Pagero's {_ENDPOINT_NAMES[exc.attr]} from Pagero's "
-        f"server metadata (PAGERO_METADATA_URL), and that document {what}. It does not "
-        f"fall back to a built-in address, which could be the wrong server. Please try "
-        f"again later; an operator can set {exc.env} explicitly.",
-        reason=exc.failure or "not_read",
-        endpoint=exc.env,
-    )
 
 
 def _token_error(code: str | None, description: str | None) -> errors.PageroError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, render_template, request, session
+from flask import Blueprint, current_app, render_template, request, session
 
 from . import security, tokens
 from .pagero_client import pagero
@@ -20,6 +20,8 @@ def login_context() -> dict:
     return {
         "tokens": token_set,
         "csrf_token": security.csrf_token(session) if token_set else None,
+        # Said once, on whichever page comes first after a timeout ended the session.
+        "session_ended": None if token_set else tokens.why_ended(session),
     }
 
 
@@ -32,6 +34,12 @@ def home():
         default_scope=pagero.settings.scope.split(),
         logged_out=request.args.get("logged_out") == "1" and token_set is None,
     )
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the pages link; the same small SVG."""
+    return current_app.send_static_file("favicon.svg")
 
 
 @bp.get("/profile")

@@ -207,7 +207,7 @@ def _store_error(exc: BaseException) -> Response:
 
 
 #: Endpoints that never use the session: probes must answer whatever the store does.
-SESSIONLESS_ENDPOINTS = {"health.healthz", "health.readyz", "static"}
+SESSIONLESS_ENDPOINTS = {"health.healthz", "health.readyz", "static", "pages.favicon"}
 
 
 def _enforce_timeouts() -> None:
@@ -224,6 +224,9 @@ def _enforce_timeouts() -> None:
     if reason is not None:
         tokens.forget(session)
         session.clear()
+        # Kept so that the next page says why the user is logged out (tokens.require,
+        # app/pages.py), rather than just "You are not logged in".
+        session[tokens.ENDED_BY] = reason
         log.info("session ended by the %s timeout", reason)
         return
     if seen_write_due(session, now, settings.session_idle_timeout):

@@ -29,6 +29,8 @@ TOKEN_KEY = "token_key"  # noqa: S105 - a session key name
 PREFETCHED = "pagero_prefetched_tokens"
 #: When this login started and when it was last used (absolute and idle timeouts).
 LOGIN_AT, SEEN_AT = "login_at", "seen_at"
+#: Set when a timeout ended the session: "idle" or "absolute", until a page has said so.
+ENDED_BY = "ended_by"
 
 
 @dataclass(frozen=True)
@@ -215,11 +217,46 @@ def from_record(record: dict[str, Any] | None) -> TokenSet | None:
     return TokenSet(**record) if record else None
 
 
-def require(session: Mapping[str, Any]) -> TokenSet:
+def require(session: MutableMapping[str, Any]) -> TokenSet:
     tokens = load(session)
     if tokens is None:
+        if ended := why_ended(session):
+            raise errors.SessionEnded(ended + " Log in again to continue.")
         raise errors.NotLoggedIn("You are not logged in. Log in with Pagero to continue.")
     return tokens
+
+
+def why_ended(session: MutableMapping[str, Any]) -> str | None:
+    """Once, after a timeout ended the session: why, in plain words (None otherwise)."""
+    if ENDED_BY not in session:
+        return None  # and the session stays unmodified: no write, no cookie
+    reason = session.pop(ENDED_BY)
+    settings = current_settings()
+    if reason == "idle":
+        return (
+            "You were logged out because you had not used the app for "
+            f"{duration(settings.session_idle_timeout)}."
+        )
+    if reason == "absolute":
+        return (
+            "You were logged out because a login lasts at most "
+            f"{duration(settings.session_lifetime)}, however active."
+        )
+    return None
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` in words: "45 seconds", "1 minute", "2 minutes 30 seconds", "8 hours"."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [_count(n, unit) for n, unit in ((hours, "hour"), (minutes, "minute")) if n]
+    if secs or not parts:
+        parts.append(_count(secs, "second"))
+    return " ".join(parts)
+
+
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
 
 
 def fresh(session: MutableMapping[str, Any], refresh, rejected: str | None = None) -> TokenSet:

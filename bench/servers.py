@@ -130,7 +130,7 @@ def redis_binary() -> str:
     if binary is None:
         raise SystemExit(
             "redis-server is not installed (needed for the Redis session backend): "
-            "run scripts/setup.sh, or apt-get install redis-server"
+            "run scripts/setup.sh --dev, or apt-get install redis-server"
         )
     return binary
 

@@ -241,7 +241,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: run scripts/setup.sh (apt-get install wrk)")
+        raise SystemExit("wrk is not installed: run scripts/setup.sh --dev (apt-get install wrk)")
     folder = Path(tempfile.mkdtemp(prefix="pagero-slow-"))
     print(report(measure(args, folder), args))
 

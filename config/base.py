@@ -173,6 +173,13 @@ FIELDS: tuple[Field, ...] = (
         "Record each browser session's flow steps, masked, and show them at /trace (for QA).",
     ),
     Field(
+        "PAGERO_READYZ_CHECK_PAGERO",
+        "readyz_check_pagero",
+        f.parse_bool,
+        "/readyz also checks that Pagero's token endpoint, API and JWKS answer (short "
+        "timeout, cached a few seconds); /healthz never does.",
+    ),
+    Field(
         "PAGERO_MAX_IN_FLIGHT",
         "max_in_flight",
         f.parse_positive_int,
@@ -290,6 +297,7 @@ class Settings:
     proxy_max_body: int
     max_in_flight: int
     flow_trace: bool
+    readyz_check_pagero: bool
     secret_key: str | None = field(repr=False)
     session_backend: str
     session_file_dir: str | None

@@ -52,6 +52,9 @@ class BaseProfile:
         # The flow trace shows masked tokens and codes to the browser that owns them;
         # a QA tool, so production has it only when an operator switches it on.
         "PAGERO_FLOW_TRACE": "false",
+        # Off: an instance that cannot reach Pagero can still serve pages and sessions,
+        # and every instance failing readiness at once would take the whole app away.
+        "PAGERO_READYZ_CHECK_PAGERO": "false",
         "SESSION_BACKEND": "filesystem",
         "SESSION_LIFETIME": "28800",
         "SESSION_IDLE_TIMEOUT": "3600",

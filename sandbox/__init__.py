@@ -59,6 +59,8 @@ def create_sandbox(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(sso.bp)
     app.register_blueprint(token_endpoint.bp)
     app.register_blueprint(admin.bp)
+    # Browsers ask for /favicon.ico whatever a page links: the same small SVG.
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
     discovery.init_app(app, settings)
     api.init_app(app)
     return app

@@ -35,14 +35,20 @@ class PathOnlyRequestHandler(WSGIRequestHandler):
         access_log.info("%s %s %s", getattr(self, "command", "-"), path, code)
 
 
-def make_sandbox_server(app: Flask, host: str, port: int) -> BaseWSGIServer:
-    """A threaded werkzeug server for ``app``, bound at once (port 0 picks a free port)."""
-    return make_server(host, port, app, threaded=True, request_handler=PathOnlyRequestHandler)
+def make_sandbox_server(
+    app: Flask, host: str, port: int, tls: tuple[str, str] | None = None
+) -> BaseWSGIServer:
+    """A threaded werkzeug server for ``app``, bound at once (port 0 picks a free port);
+    https with ``tls`` (certificate file, key file)."""
+    return make_server(
+        host, port, app, threaded=True, request_handler=PathOnlyRequestHandler, ssl_context=tls
+    )
 
 
-def make_gevent_server(app: Flask, host: str, port: int):
+def make_gevent_server(app: Flask, host: str, port: int, tls: tuple[str, str] | None = None):
     """gevent's WSGI server for ``app``, with the path-only access log; for a process that
-    called ``gevent.monkey.patch_all()`` first (``python -m sandbox``)."""
+    called ``gevent.monkey.patch_all()`` first (``python -m sandbox``). https with ``tls``
+    (certificate file, key file)."""
     from gevent.pywsgi import WSGIHandler, WSGIServer
 
     class PathOnlyGeventHandler(WSGIHandler):
@@ -52,7 +58,10 @@ def make_gevent_server(app: Flask, host: str, port: int):
             access_log.info("%s %s %s", self.command or "-", path, status)
 
     # The backlog holds a burst of a thousand new connections until they are accepted.
-    return WSGIServer((host, port), app, handler_class=PathOnlyGeventHandler, backlog=2048)
+    certificate = {"certfile": tls[0], "keyfile": tls[1]} if tls else {}
+    return WSGIServer(
+        (host, port), app, handler_class=PathOnlyGeventHandler, backlog=2048, **certificate
+    )
 
 
 @dataclass(frozen=True)
@@ -74,13 +83,16 @@ def serve_in_thread(
     """Serve a fresh sandbox on a free loopback port for the duration of the ``with`` block.
 
     ``SANDBOX_PORT`` and ``SANDBOX_BASE_URL`` are set from the port actually bound, so every
-    URL the sandbox emits points at it.
+    URL the sandbox emits points at it. With ``SANDBOX_TLS_CERT`` and ``SANDBOX_TLS_KEY`` in
+    ``config`` it serves https.
     """
-    server = make_sandbox_server(Flask(__name__), host, 0)
-    base_url = f"http://{host}:{server.port}"
-    app = create_sandbox(
-        {"SANDBOX_PORT": server.port, "SANDBOX_BASE_URL": base_url, **(config or {})}
-    )
+    config = dict(config or {})
+    tls = None
+    if config.get("SANDBOX_TLS_CERT") and config.get("SANDBOX_TLS_KEY"):
+        tls = (str(config["SANDBOX_TLS_CERT"]), str(config["SANDBOX_TLS_KEY"]))
+    server = make_sandbox_server(Flask(__name__), host, 0, tls)
+    base_url = f"{'https' if tls else 'http'}://{host}:{server.port}"
+    app = create_sandbox({"SANDBOX_PORT": server.port, "SANDBOX_BASE_URL": base_url, **config})
     server.app = app
     # A short poll interval makes shutdown (and so each test using this) quick.
     thread = threading.Thread(

@@ -8,7 +8,11 @@ environment sees all problems at once.
 Settings (default in brackets):
 
 - ``SANDBOX_HOST`` [127.0.0.1], ``SANDBOX_PORT`` [5001]: where ``python -m sandbox`` listens.
-- ``SANDBOX_BASE_URL`` [http://localhost:{SANDBOX_PORT}]: public base of every URL emitted.
+- ``SANDBOX_BASE_URL`` [http://localhost:{SANDBOX_PORT}, https with TLS]: public base of
+  every URL emitted.
+- ``SANDBOX_TLS_CERT``, ``SANDBOX_TLS_KEY`` [none]: PEM files of a server certificate and its
+  key; set both to serve https (``python -m sandbox --tls`` makes a local pair:
+  :mod:`sandbox.tls`).
 - ``SANDBOX_ISSUER`` [{BASE}/oauth/v2/oauth-anonymous]: the ``iss`` of every response.
 - ``SANDBOX_CLIENT_ID`` [pagero-demo-client], ``SANDBOX_CLIENT_SECRET`` [pagero-demo-secret]:
   the one registered client (Basic or form-body authentication).
@@ -92,6 +96,12 @@ class SandboxSettings:
     extra_users: int = 0
     api_delay_ms: int = 0
     token_delay_ms: int = 0
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     def url(self, path: str) -> str:
         """Absolute public URL of a sandbox path (every URL the sandbox emits uses the base)."""
@@ -142,7 +152,14 @@ def load_settings(config: Mapping[str, Any] | None = None) -> SandboxSettings:
         return uris
 
     port = integer("SANDBOX_PORT", 0)
-    base_url = (raw("SANDBOX_BASE_URL") or f"http://localhost:{port}").rstrip("/")
+    tls_cert, tls_key = raw("SANDBOX_TLS_CERT") or None, raw("SANDBOX_TLS_KEY") or None
+    if (tls_cert is None) != (tls_key is None):
+        errors.append("SANDBOX_TLS_CERT and SANDBOX_TLS_KEY must be set together")
+    for name, path in (("SANDBOX_TLS_CERT", tls_cert), ("SANDBOX_TLS_KEY", tls_key)):
+        if path is not None and not os.path.isfile(path):
+            errors.append(f"{name} must name a PEM file, got {path!r}")
+    scheme = "https" if tls_cert and tls_key else "http"
+    base_url = (raw("SANDBOX_BASE_URL") or f"{scheme}://localhost:{port}").rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         errors.append(f"SANDBOX_BASE_URL must be an absolute http(s) URL, got {base_url!r}")
     issuer = (raw("SANDBOX_ISSUER") or base_url + ISSUER_PATH).rstrip("/")
@@ -175,6 +192,8 @@ def load_settings(config: Mapping[str, Any] | None = None) -> SandboxSettings:
         extra_users=integer("SANDBOX_EXTRA_USERS", 0),
         api_delay_ms=integer("SANDBOX_API_DELAY_MS", 0),
         token_delay_ms=integer("SANDBOX_TOKEN_DELAY_MS", 0),
+        tls_cert=tls_cert if tls_key else None,
+        tls_key=tls_key if tls_cert else None,
     )
     if settings.extra_users > MAX_EXTRA_USERS:
         errors.append(f"SANDBOX_EXTRA_USERS must be at most {MAX_EXTRA_USERS}")

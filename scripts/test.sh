@@ -2,7 +2,7 @@
 # Sets up and runs the whole test suite (what `make test` and CI run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --dev
 echo "test: ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

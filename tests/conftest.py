@@ -22,11 +22,14 @@ from flask import Flask
 from app import create_app
 from app.pagero_client import pagero
 from sandbox import create_sandbox
+from sandbox.serving import RunningSandbox, serve_in_thread
+from sandbox.tls import LocalCertificates, ensure_local_certificates
 from tests.browser import Browser
 from tests.leaks import AUTHORIZATION_SERVER_LOGGERS, find_leaks
 from tests.recorder import RecordingApp
 from tests.redis_topologies import RedisClusterUnderTest, SentinelUnderTest, TlsRedisUnderTest
 from tests.servers import GUNICORN_LOGS, LiveServer, RedisServer, free_port
+from tests.staging_rehearsal import staging_settings
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +111,49 @@ def make_app(app_server, sandbox, app_settings) -> Callable[..., Flask]:
         app = create_app({**app_settings, **overrides})
         app_server.app.target = app
         return app
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def local_tls(tmp_path_factory) -> LocalCertificates:
+    """A local CA and a certificate for localhost signed by it (sandbox/tls.py)."""
+    return ensure_local_certificates(tmp_path_factory.mktemp("sandbox-tls"))
+
+
+@pytest.fixture(scope="session")
+def tls_sandbox_server(ports, local_tls) -> Iterator[RunningSandbox]:
+    app_url = f"http://localhost:{ports['app']}"
+    config = {
+        "SANDBOX_TLS_CERT": str(local_tls.cert),
+        "SANDBOX_TLS_KEY": str(local_tls.key),
+        "SANDBOX_REDIRECT_URIS": f"{app_url}/callback",
+        "SANDBOX_POST_LOGOUT_REDIRECT_URIS": f"{app_url}/logged-out",
+        "SANDBOX_SLOW_SECONDS": "3",
+    }
+    with serve_in_thread(config) as running:
+        yield running
+
+
+@pytest.fixture
+def tls_sandbox(tls_sandbox_server) -> Iterator[RunningSandbox]:
+    """The sandbox over https (its state reset), as ``python -m sandbox --tls`` serves it."""
+    tls_sandbox_server.state.reset()
+    yield tls_sandbox_server
+    tls_sandbox_server.state.reset()
+
+
+@pytest.fixture
+def make_staging_app(make_app, tls_sandbox, local_tls, app_url, monkeypatch):
+    """Build the app with PAGERO_ENV=staging against the https sandbox, trusting its CA
+    through REQUESTS_CA_BUNDLE (``trust_ca=False``: trusting only the usual CAs)."""
+
+    def build(trust_ca: bool = True, **overrides: Any) -> Flask:
+        if trust_ca:
+            monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(local_tls.ca_cert))
+        else:
+            monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        return make_app(**staging_settings(tls_sandbox.base_url, app_url, **overrides))
 
     return build
 

@@ -156,7 +156,7 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
-                "redis-server is not installed: run scripts/setup.sh (it installs Debian's "
+                "redis-server is not installed: run scripts/setup.sh --dev (it installs Debian's "
                 "redis-server) before the tests"
             )
         self.binary = binary

@@ -80,6 +80,7 @@ def test_expired_state_is_rejected(make_app, new_browser, sandbox):
     response = browser.get(back.headers["Location"])
     assert response.status_code == 400
     assert _error_code(response) == "state_expired"
+    assert "started more than 1 second ago" in response.text
     assert sandbox.counts["authorization_code"] == 0
 
 

@@ -45,6 +45,7 @@
       var r = result.response, body = result.body;
       if (r.status === 401) {
         showError(body.detail || "You are not logged in.", body.login_url || "/login");
+        if (body.login_url && window.pageroLoggedOut) { window.pageroLoggedOut(body.login_url); }
         return;
       }
       if (!r.ok) {

@@ -18,6 +18,10 @@
       link.textContent = "Log in again";
       status.appendChild(document.createTextNode(" Not logged in (or the login ended). "));
       status.appendChild(link);
+      // The app's own 401 (not the API's, passed through) means the session has ended.
+      if (payload && payload.login_url && window.pageroLoggedOut) {
+        window.pageroLoggedOut(payload.login_url);
+      }
     } else if (code === 403) {
       status.appendChild(document.createTextNode(" Forbidden: the API or the proxy refused this call."));
     } else if (code >= 500) {

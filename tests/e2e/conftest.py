@@ -58,7 +58,7 @@ def chromium_executable() -> str:
     if not found:
         pytest.fail(
             "Chromium was not found, so the browser tests cannot run. Install it with "
-            "`sudo bash scripts/setup.sh` (runs apt-get install -y chromium) or set "
+            "`sudo bash scripts/setup.sh --dev` (runs apt-get install -y chromium) or set "
             "CHROMIUM=/path/to/chromium.",
             pytrace=False,
         )

@@ -171,6 +171,7 @@ class Journey:
             assert seen, f"{recording.label}: nothing was recorded"
             found = secret_leaks(secrets, seen, recording.carried())
             found += [f"script error: {e}" for e in recording.script_errors]
+            found += [f"missing file (404): {url}" for url in recording.missing_files]
             origins = {self.app_url, self.sandbox_url}
             found += [
                 f"request outside the app and sandbox: {url}"

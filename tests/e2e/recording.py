@@ -43,11 +43,21 @@ class Recording:
     sandbox_origin: str
     console: list[str] = field(default_factory=list)
     script_errors: list[str] = field(default_factory=list)
+    #: Files of the app or the sandbox the browser asked for and did not get (a 404 in the
+    #: console, such as a missing /favicon.ico); the API's own 404s through the proxy aside.
+    missing_files: list[str] = field(default_factory=list)
     snapshots: list[Seen] = field(default_factory=list)
 
     def attach(self, context: BrowserContext) -> None:
-        context.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        context.on("console", self._on_console)
         context.on("weberror", lambda e: self.script_errors.append(str(e.error)))
+
+    def _on_console(self, message) -> None:
+        self.console.append(f"{message.type}: {message.text}")
+        url = (message.location or {}).get("url", "")
+        missing = message.type == "error" and "status of 404" in message.text
+        if missing and "/api-proxy/" not in url:
+            self.missing_files.append(url)
 
     def snapshot(self, page: Page) -> None:
         """The address bar, this origin's local and session storage, and every cookie."""

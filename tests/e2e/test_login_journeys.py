@@ -19,6 +19,7 @@ def test_login_with_all_shows_the_profile_without_identity(journey):
     page.wait_for_url(journey.app_url + "/profile")
     journey.step(page, "profile")
     expect(page.get_by_role("heading", name="You are logged in")).to_be_visible()
+    page.get_by_text("Technical details").click()
     expect(page.locator(".facts")).to_contain_text("Scope asked for")
     expect(page.get_by_text("Log in again with openid")).to_be_visible()
     expect(page.get_by_role("heading", name=re.compile("Who you are"))).to_have_count(0)
@@ -37,6 +38,7 @@ def test_login_with_openid_shows_the_validated_claims(journey):
     for value in (demo.name, demo.email, demo.company_name, demo.publicid):
         expect(who).to_contain_text(value)
     # Every validated claim is listed too; the subject is Pagero's public user id.
+    page.get_by_text("Technical details").click()
     page.get_by_text("All validated id_token claims").click()
     sub = page.locator("dt", has_text=re.compile(r"^\s*sub\s*$"))
     expect(sub.locator("xpath=following-sibling::dd[1]")).to_have_text(demo.publicid)
