@@ -163,7 +163,9 @@ def measure(args: argparse.Namespace, folder: Path) -> dict:
             if connections == 400:
                 with Poller(app_port) as poller, RssPeak(app.pid) as rss:
                     out["proxied 400"] = wrk(proxied_url, connections, args.seconds, cookie)
-                out["healthz p99 (ms)"] = statistics.quantiles(poller.samples, n=100)[98] * 1000
+                out["healthz p99 (ms)"] = (
+                    statistics.quantiles(poller.samples, n=100, method="inclusive")[98] * 1000
+                )
                 out["healthz worst (s)"] = max(poller.samples)
                 out["healthz failures"] = poller.failures
                 out["rss (MB)"] = rss.peak
