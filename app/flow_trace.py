@@ -30,7 +30,6 @@ The session holds only a random ``trace_key``; logout deletes the trace.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -41,11 +40,10 @@ from flask import Flask, current_app, g, has_request_context, request, session
 from werkzeug.wsgi import ClosingIterator
 
 from config import Settings
+from pagero_oauth.stores import TraceStore
 
 from . import errors, tokens
 from .pagero_client import pagero
-from .token_store import RedisTokenStore
-from .trace_store import FileTraceStore, RedisTraceStore, TraceStore
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +77,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Switch the trace on for ``app`` when ``PAGERO_FLOW_TRACE`` says so."""
     if not settings.flow_trace:
         return
-    app.extensions[EXTENSION] = _store_beside(app.extensions["token_store"], settings)
+    app.extensions[EXTENSION] = app.extensions["pagero_stores"].traces
     app.before_request(_before_request)
     app.after_request(_after_request)
     pagero.http.hooks["response"].append(_on_response)
@@ -87,14 +85,6 @@ def init_app(app: Flask, settings: Settings) -> None:
     from . import flow_trace_page
 
     app.register_blueprint(flow_trace_page.bp)
-
-
-def _store_beside(token_store, settings: Settings) -> TraceStore:
-    """The same backend as the tokens: a folder next to theirs, or the same Redis."""
-    if isinstance(token_store, RedisTokenStore):
-        return RedisTraceStore(token_store.redis, token_store.prefix)
-    folder = os.path.join(os.path.dirname(token_store.directory), "traces")
-    return FileTraceStore(folder, ttl=settings.session_lifetime)
 
 
 def enabled() -> bool:

@@ -19,8 +19,9 @@ import time
 import requests
 from flask import Blueprint, current_app, jsonify
 
+from pagero_oauth.stores.redis_client import check_writable, failure
+
 from .pagero_client import pagero
-from .redis_client import check_writable, failure
 from .session_store import STORE_ERRORS
 from .upstream import Failure
 

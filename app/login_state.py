@@ -56,8 +56,10 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pagero_oauth.stores import LockTimeout
+from pagero_oauth.stores import Store as TokenStore
+
 from . import errors, tokens
-from .token_store import LockTimeout, TokenStore
 
 log = logging.getLogger(__name__)
 

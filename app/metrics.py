@@ -37,10 +37,9 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from config import Settings
+from pagero_oauth.stores import Store, TraceStore
 
 from . import errors
-from .token_store import TokenStore
-from .trace_store import TraceStore
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -237,7 +236,7 @@ def _failed_store_call(exc: BaseException) -> str:
     while tb is not None:
         frame = tb.tb_frame
         owner = frame.f_locals.get("self")
-        kind = owner.kind if isinstance(owner, TokenStore) else None
+        kind = owner.kind if isinstance(owner, Store) else None
         kind = "traces" if isinstance(owner, TraceStore) else kind
         if kind in STORE_KINDS and frame.f_code.co_name in STORE_METHODS:
             found = f"{kind}_{frame.f_code.co_name}"

@@ -34,11 +34,11 @@ from authlib.oauth2.client import OAuth2Client
 from flask import Flask, current_app
 
 from config import Settings
+from pagero_oauth.stores import Store as TokenStore
 
 from . import discovery, errors, id_token, login_state, metrics, tokens
 from .http_pool import Route, pooled_session
 from .in_flight import InFlight
-from .token_store import TokenStore
 from .upstream import Failure
 
 #: Shown instead of a value from an answer that is not bound to this browser's login.

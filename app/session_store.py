@@ -18,7 +18,6 @@ What this module adds to Flask-Session:
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import time
 from collections.abc import Mapping
@@ -30,9 +29,13 @@ from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
 
 from config import ConfigError, Settings
+from pagero_oauth import stores as backends
+from pagero_oauth.stores import Store
+from pagero_oauth.stores.base import slot_tag
+from pagero_oauth.stores.redis import RedisStore
+from pagero_oauth.stores.redis_client import REDIS_ERRORS, startup_problem
 
-from . import errors, metrics, redis_client, tokens
-from .token_store import FileTokenStore, RedisTokenStore, TokenStore, slot_tag
+from . import errors, metrics, tokens
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +44,8 @@ log = logging.getLogger(__name__)
 SEEN_WRITE_INTERVAL = 60
 
 
-def _store_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from .redis_client import REDIS_ERRORS
-    except ImportError:  # pragma: no cover - redis is a pinned dependency
-        return (OSError,)
-    return (*REDIS_ERRORS, OSError)
-
-
-STORE_ERRORS = _store_errors()
+#: What a store operation raises when its backend cannot serve it.
+STORE_ERRORS = (*REDIS_ERRORS, OSError)
 
 
 def _unavailable() -> errors.SessionStoreUnavailable:
@@ -62,7 +58,7 @@ def _unavailable() -> errors.SessionStoreUnavailable:
 class _ResilientSessions:
     """Mixin for a Flask-Session interface: a store outage becomes a 503, not a crash."""
 
-    token_store: TokenStore
+    token_store: Store
 
     def open_session(self, app: Flask, request) -> Any:
         try:
@@ -116,7 +112,7 @@ class ResilientRedisSessions(_ResilientSessions, RedisSessionInterface):
     then reads them itself.
     """
 
-    token_store: RedisTokenStore
+    token_store: RedisStore
 
     def __init__(self, client, **options: Any) -> None:
         # RedisSessionInterface.__init__ replaces any client that is not a redis.Redis
@@ -147,8 +143,9 @@ def _turn_into_unavailable(response: Response) -> None:
     response.headers.pop("Set-Cookie", None)
 
 
-def init_app(app: Flask, settings: Settings) -> TokenStore:
-    """Bind the session interface and the token store for ``settings.session_backend``."""
+def init_app(app: Flask, settings: Settings) -> Store:
+    """Bind the session interface beside the stores for ``settings.session_backend``
+    (:func:`pagero_oauth.stores.build` chooses; the sessions follow)."""
     # Each write renews the store's expiry; an active session is written at least
     # every seen_write_interval (a minute at most), so idle + a minute bounds an
     # abandoned one, and a session just past its idle timeout is still there to be
@@ -162,26 +159,25 @@ def init_app(app: Flask, settings: Settings) -> TokenStore:
         "sid_length": 32,
         "serialization_format": "msgpack",
     }
-    if settings.session_backend == "redis":
-        client = redis_client.connect(settings.redis_url, settings.redis_sentinel_password)
-        if problem := redis_client.startup_problem(settings, client):
+    built = backends.build(settings, app.instance_path)
+    store = built.tokens
+    if built.redis is not None:
+        if problem := startup_problem(settings, built.redis):
             raise ConfigError(settings.profile, {"REDIS_URL": problem})
-        store: TokenStore = RedisTokenStore(client, prefix=settings.session_key_prefix)
         app.session_interface = ResilientRedisSessions(
-            client=client, **{**common, "key_prefix": settings.session_key_prefix}
+            client=built.redis, **{**common, "key_prefix": settings.session_key_prefix}
         )
         app.session_interface.token_store = store  # _get_store_id names keys with it
     else:
         from cachelib.file import FileSystemCache
 
-        folder = settings.session_file_dir or os.path.join(app.instance_path, "flask_session")
         # threshold=0: never evict a live session to make room; expiry removes them.
-        cache = FileSystemCache(folder, threshold=0, mode=0o600)
+        cache = FileSystemCache(built.session_folder, threshold=0, mode=0o600)
         app.session_interface = ResilientCacheLibSessions(client=cache, **common)
-        store = FileTokenStore(os.path.join(os.path.dirname(folder), "tokens"))
     app.session_interface.token_store = store
+    app.extensions["pagero_stores"] = built
     app.extensions["token_store"] = store
-    app.extensions["login_store"] = store.sibling("logins")
+    app.extensions["login_store"] = built.logins
     app.before_request(_enforce_timeouts)
     for error in STORE_ERRORS[:-1]:  # not OSError: only the store's own failures
         app.register_error_handler(error, _store_error)

@@ -18,8 +18,9 @@ from typing import Any
 
 from flask import current_app, g
 
+from pagero_oauth.stores.base import LockTimeout, decode, slot_tag
+
 from . import errors, metrics
-from .token_store import LockTimeout, decode, slot_tag
 
 log = logging.getLogger(__name__)
 

@@ -105,7 +105,7 @@ def on_starting(server) -> None:
         # A Redis certificate the CA bundle does not trust never heals: said once, here.
         # (Only then is the app imported in the master: the workers load it themselves.)
         if settings.session_backend == "redis" and settings.redis_url.startswith("rediss://"):
-            from app.redis_client import startup_problem
+            from pagero_oauth.stores.redis_client import startup_problem
 
             if problem := startup_problem(settings):
                 raise ConfigError(settings.profile, {"REDIS_URL": problem})

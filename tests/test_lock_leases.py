@@ -18,9 +18,11 @@ from contextlib import contextmanager
 import pytest
 import redis
 
-from app.token_store import FileTokenStore, LockTimeout, RedisTokenStore
 from app.tokens import refresh_wait
 from config import load_settings
+from pagero_oauth.stores import LockTimeout
+from pagero_oauth.stores.files import FileStore
+from pagero_oauth.stores.redis import RedisStore
 from tests.servers import ROOT
 
 KEY = "session-being-refreshed"
@@ -32,12 +34,13 @@ if sys.argv[1] == "gevent":
     from gevent import monkey
     monkey.patch_all()
 import redis
-from app.token_store import FileTokenStore, RedisTokenStore
+from pagero_oauth.stores.files import FileStore
+from pagero_oauth.stores.redis import RedisStore
 kind, where, lease, hold = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 if kind == "file":
-    store = FileTokenStore(where)
+    store = FileStore(where)
 else:
-    store = RedisTokenStore(redis.Redis.from_url(where))
+    store = RedisStore(redis.Redis.from_url(where))
     store.LOCK_LEASE = lease
 with store.lock(sys.argv[5], timeout=5):
     print("held", flush=True)
@@ -71,16 +74,16 @@ def _seconds_to_take(store, timeout: float) -> float:
 
 
 def test_a_killed_holders_redis_lock_is_free_within_the_lease(redis_url):
-    store = RedisTokenStore(redis.Redis.from_url(redis_url))
+    store = RedisStore(redis.Redis.from_url(redis_url))
     with holder("redis", redis_url) as proc:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
         waited = _seconds_to_take(store, timeout=10)
-    assert waited <= RedisTokenStore.LOCK_LEASE + 0.5
+    assert waited <= RedisStore.LOCK_LEASE + 0.5
 
 
 def test_a_killed_holders_file_lock_is_free_at_once(tmp_path):
-    store = FileTokenStore(str(tmp_path))
+    store = FileStore(str(tmp_path))
     with holder("file", str(tmp_path)) as proc:
         with pytest.raises(LockTimeout):
             _seconds_to_take(store, timeout=0.2)  # held while the process lives
@@ -93,7 +96,7 @@ def test_a_killed_holders_file_lock_is_free_at_once(tmp_path):
 def test_a_live_redis_holder_keeps_the_lock_past_its_lease(redis_url, kind):
     """A refresh slower than the lease (a slow token endpoint) is never joined by a
     second holder: the lease is renewed, by a thread or (under gevent) a greenlet."""
-    store = RedisTokenStore(redis.Redis.from_url(redis_url))
+    store = RedisStore(redis.Redis.from_url(redis_url))
     with holder(kind, redis_url, lease=0.6, hold=2.0) as proc:
         with pytest.raises(LockTimeout):
             _seconds_to_take(store, timeout=1.5)  # 2.5 leases: only renewal keeps it
@@ -103,7 +106,7 @@ def test_a_live_redis_holder_keeps_the_lock_past_its_lease(redis_url, kind):
 
 def test_a_live_holder_in_a_thread_keeps_the_lock_past_its_lease(redis_url):
     """The same under the in-process test server's plain threads."""
-    store = RedisTokenStore(redis.Redis.from_url(redis_url))
+    store = RedisStore(redis.Redis.from_url(redis_url))
     store.LOCK_LEASE = 0.3
     outcome: list[object] = []
 

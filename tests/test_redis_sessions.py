@@ -165,12 +165,13 @@ def test_redis_outage_is_a_clear_503_and_the_app_recovers_by_itself(
 def test_pop_hands_a_record_to_exactly_one_of_many_concurrent_callers(backend, tmp_path, redis_url):
     """What makes a state single-use across workers (app/login_state.py: take)."""
 
-    from app.token_store import FileTokenStore, RedisTokenStore
+    from pagero_oauth.stores.files import FileStore
+    from pagero_oauth.stores.redis import RedisStore
 
     if backend == "redis":
-        store = RedisTokenStore(redis.Redis.from_url(redis_url)).sibling("logins")
+        store = RedisStore(redis.Redis.from_url(redis_url)).sibling("logins")
     else:
-        store = FileTokenStore(str(tmp_path)).sibling("logins")
+        store = FileStore(str(tmp_path)).sibling("logins")
     for round_ in range(20):
         key = f"login:pending:binding:{round_}"
         store.put(key, {"state": round_}, ttl=60)

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from app.token_store import FileTokenStore, LockTimeout
+from pagero_oauth.stores import LockTimeout
+from pagero_oauth.stores.files import FileStore
 
 
 def _old_stripe(key: str) -> int:
@@ -18,7 +19,7 @@ def _old_stripe(key: str) -> int:
 
 
 def test_two_sessions_never_wait_for_each_others_lock(tmp_path):
-    store = FileTokenStore(str(tmp_path))
+    store = FileStore(str(tmp_path))
     first = "session-a"
     # A key that shared its lock file with the first when locks were striped.
     second = next(
@@ -31,7 +32,7 @@ def test_two_sessions_never_wait_for_each_others_lock(tmp_path):
 
 
 def test_the_lock_is_exclusive_while_each_holder_deletes_its_file(tmp_path):
-    store = FileTokenStore(str(tmp_path))
+    store = FileStore(str(tmp_path))
     inside, most, errors = [0], [0], []
     guard = threading.Lock()
 
@@ -58,7 +59,7 @@ def test_the_lock_is_exclusive_while_each_holder_deletes_its_file(tmp_path):
 
 
 def test_lock_files_do_not_pile_up(tmp_path):
-    store = FileTokenStore(str(tmp_path))
+    store = FileStore(str(tmp_path))
     for n in range(50):
         with store.lock(f"session-{n}", timeout=1):
             pass
@@ -66,7 +67,7 @@ def test_lock_files_do_not_pile_up(tmp_path):
 
 
 def test_a_waiter_gives_up_with_lock_timeout_and_never_names_the_key(tmp_path):
-    store = FileTokenStore(str(tmp_path))
+    store = FileStore(str(tmp_path))
     with (
         store.lock("secret-session-id", timeout=5),
         pytest.raises(LockTimeout) as caught,

@@ -11,7 +11,8 @@ import time
 import pytest
 import redis
 
-from app.trace_store import FileTraceStore, RedisTraceStore
+from pagero_oauth.stores.files import FileTraceStore
+from pagero_oauth.stores.redis import RedisTraceStore
 
 
 def events(*numbers: int) -> list[dict]:

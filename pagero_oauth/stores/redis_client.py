@@ -11,7 +11,7 @@ Every form is redis-py's own support, chosen by ``REDIS_URL``:
   the cluster to answer at start-up.
 
 Keys that one command or script touches together share a ``{hash tag}``
-(:mod:`app.token_store`), so everything the app does works on a cluster.
+(:mod:`pagero_oauth.stores.redis`), so everything the app does works on a cluster.
 
 TLS (``rediss://``) verifies the server against the CA bundle the rest of the app uses
 (``REQUESTS_CA_BUNDLE``, or ``CURL_CA_BUNDLE``), so one private CA serves Pagero's
@@ -40,7 +40,7 @@ from redis.exceptions import (
 )
 from redis.sentinel import Sentinel
 
-from config.fields import split_redis_url
+from .redis_url import split_redis_url
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,8 @@ def _tls_refused(exc: BaseException) -> bool:
 def startup_problem(settings: Any, client: Any = None) -> str | None:
     """What must stop the start for ``settings``' Redis (:func:`check_tls`), or None.
 
-    Run by gunicorn's master before any worker (config/gunicorn.py) and by the app.
+    Run by gunicorn's master before any worker (config/gunicorn.py) and by the app
+    (app/sessions.py).
     """
     if settings.session_backend != "redis" or not settings.redis_url.lower().startswith(
         "rediss://"
