@@ -12,10 +12,20 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Settings, load_settings
 
-from . import api_proxy, auth, flow_trace, health, metrics, pages, session_api, session_store
-from .errors import register_error_handlers
+from . import (
+    api_proxy,
+    auth,
+    flow_trace,
+    health,
+    metrics,
+    metrics_page,
+    pages,
+    session_api,
+    session_store,
+)
+from .error_pages import register_error_handlers
+from .extension import pagero
 from .logging_setup import configure_logging, init_request_ids
-from .pagero_client import pagero
 from .security import apply_security_headers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_proxy.bp)
     app.register_blueprint(session_api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics_page.bp)
     metrics.init_app(app, settings)
     # Imported here, not at the top, so `python -m app.doctor` runs one copy of it.
     from .doctor import cli as pagero_cli

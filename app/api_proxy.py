@@ -17,7 +17,7 @@ here, on the server, so the token never reaches the browser:
 This view is the whole proxy: one path for every call, kept lean (one store read, no
 session write for a call that changes nothing). A call waits for Pagero on a greenlet
 under gunicorn's gevent worker, so waiting costs memory, not a thread; how many may wait
-at once is capped (``PAGERO_MAX_IN_FLIGHT``, :mod:`app.in_flight`).
+at once is capped (``PAGERO_MAX_IN_FLIGHT``, :mod:`pagero_oauth.in_flight`).
 """
 
 from __future__ import annotations
@@ -35,11 +35,13 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
 from config import Settings
+from pagero_oauth import errors
+from pagero_oauth.failures import Failure
+from pagero_oauth.http import USER_AGENT, resend_if_closed
+from pagero_oauth.tokens import TokenSet
 
-from . import errors, flow_trace, metrics, security, tokens
-from .http_pool import USER_AGENT, resend_if_closed
-from .pagero_client import pagero
-from .upstream import Failure
+from . import flow_trace, metrics, security
+from .extension import pagero
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api_proxy", __name__)
@@ -149,18 +151,18 @@ def proxy(path: str):
     path = safe_api_path(path, settings.api_allowed_paths, request.environ)
     if request.method not in SAFE_METHODS:
         _check_anti_forgery(settings)
-    if tokens.load(session) is None and _is_navigation():
+    if pagero.tokens(session) is None and _is_navigation():
         # A person typed or clicked the URL: log in and come back here.
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     request.max_content_length = settings.proxy_max_body
     body, replayable = _request_body()
     started = time.monotonic()
-    token_set = tokens.fresh(session, pagero.refresh)
+    token_set = pagero.fresh(session)
     upstream = _send(settings, path, token_set, body)
     if upstream.status == 401 and invalid_token(upstream):
         upstream.drain_conn()
         upstream.release_conn()
-        token_set = tokens.fresh(session, pagero.refresh, rejected=token_set.access_token)
+        token_set = pagero.fresh(session, rejected=token_set.access_token)
         if replayable:
             upstream = _send(settings, path, token_set, body)
         else:
@@ -259,9 +261,7 @@ def _read_chunks(stream) -> Iterator[bytes]:
         yield chunk
 
 
-def _send(
-    settings: Settings, path: str, token_set: tokens.TokenSet, body
-) -> urllib3.BaseHTTPResponse:
+def _send(settings: Settings, path: str, token_set: TokenSet, body) -> urllib3.BaseHTTPResponse:
     """The view's upstream call: this request's headers, query and body."""
     headers = upstream_headers(request.headers.items(), token_set.access_token)
     chunked = False
@@ -306,7 +306,7 @@ def call_api(
 
     urllib3 directly rather than ``requests``: the pool, CA bundle and outgoing
     proxy are the ones ``requests`` uses for the token endpoint (worked out once,
-    :class:`~app.http_pool.Route`), but the hot path skips its per-call cookie,
+    :class:`~pagero_oauth.http.Route`), but the hot path skips its per-call cookie,
     environment and hook machinery (about a millisecond of CPU per call,
     measured by ``make bench``). Failures come out as the errors the user sees.
     """
@@ -337,7 +337,7 @@ def _unanswered(
     settings: Settings, url: str, exc: urllib3.exceptions.HTTPError, midway: bool = False
 ) -> errors.ApiUnavailable:
     """The 504 (read timeout) or 502 for an API call without a usable answer, naming
-    ``PAGERO_API_BASE_URL`` and the URL for the sandbox and staging (app/upstream.py)."""
+    ``PAGERO_API_BASE_URL`` and the URL for the sandbox and staging (pagero_oauth/failures.py)."""
     failure = Failure.from_exception("PAGERO_API_BASE_URL", url, exc, settings)
     said = failure.plainly("the Pagero API")
     if midway and failure.cause == "connection_broken":
@@ -382,7 +382,7 @@ OPAQUE = "application/octet-stream"
 
 def response_headers(settings: Settings, upstream: urllib3.BaseHTTPResponse) -> dict[str, str]:
     """The allow-listed answer headers, each a valid field value (else the answer is
-    refused: :class:`~app.errors.ApiMalformedAnswer`, a 502), with :data:`ANSWER_POLICY`
+    refused: :class:`~pagero_oauth.errors.ApiMalformedAnswer`, a 502), with :data:`ANSWER_POLICY`
     and ``nosniff``.
 
     The type passes only when it is one unambiguous media type. An answer without one is

@@ -1,7 +1,7 @@
 """Login, callback and logout: the browser-facing half of Pagero's flow.
 
-The views only read the request and hand it to :mod:`app.pagero_client`; the
-protocol rules live there.
+The views only read the request and hand it to the core client
+(:mod:`pagero_oauth.client`, through ``pagero.client``); the protocol rules live there.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ from flask import (
     url_for,
 )
 
-from . import end_session, security, session_store, tokens
-from .pagero_client import pagero
+from pagero_oauth import end_session
+from pagero_oauth.tokens import LOGIN_AT
+
+from . import security, session_store
+from .extension import pagero
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -39,7 +42,7 @@ def login():
     if prompt is not None and prompt not in PROMPTS:
         abort(400, description="prompt must be 'login' or absent.")
     return_to = security.safe_return_path(request.args.get("next"))
-    url = pagero.start_login(session, scope=scope, prompt=prompt, return_to=return_to)
+    url = pagero.client.start_login(session, scope=scope, prompt=prompt, return_to=return_to)
     # The scope as sent: the configured default when the page chose none.
     sent = scope or pagero.settings.scope
     log.info("login started (scope=%r%s, prompt=%r)", sent, "" if scope else " default", prompt)
@@ -52,23 +55,23 @@ def callback():
 
     A proxy may resend this request after the instance that had it died: the resend
     finishes the same login, or gets the session it already created
-    (:mod:`app.login_state`, "Resent callbacks").
+    (:mod:`pagero_oauth.logins`, "Resent callbacks").
     """
     earlier_sid = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
-    with pagero.check_callback(session, request.args, earlier_sid) as claim:
+    with pagero.client.check_callback(session, request.args, earlier_sid) as claim:
         if claim.finished_sid is not None:
             session_store.rejoin(session, claim.finished_sid)
-            tokens.rejoin(session, claim.finished_sid, claim.login_at)
+            pagero.rejoin(session, claim.finished_sid, claim.login_at)
             log.info("resent callback: given the session its first attempt created")
         else:
-            token_set = pagero.exchange_code(claim.login, claim.code)
+            token_set = pagero.client.exchange_code(claim.login, claim.code)
             # A new session id once the user is authenticated: an id planted before
             # login (session fixation) must not become a logged-in session. Other
             # tabs' pending logins travel with the session, so they still complete.
             before = session.sid
             current_app.session_interface.regenerate(session)
-            tokens.save(session, token_set)
-            claim.finish(before, session.sid, session[tokens.LOGIN_AT])
+            pagero.save(session, token_set)
+            claim.finish(before, session.sid, session[LOGIN_AT])
             log.info(
                 "login completed (scope=%r, openid=%s)",
                 token_set.scope,
@@ -89,9 +92,9 @@ def logout():
     security.check_csrf(
         session, request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
     )
-    token_set = tokens.forget(session)  # deleted from the token store first
+    token_set = pagero.forget(session)  # deleted from the token store first
     if token_set is not None:
-        pagero.revoke(token_set)
+        pagero.client.revoke(token_set)
     # A new id for an empty session: the old one is deleted from the store, so
     # its cookie is worthless even if it was stolen.
     current_app.session_interface.regenerate(session)

@@ -41,11 +41,11 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from config import ConfigError, Settings
+from pagero_oauth import discovery, errors, logins
+from pagero_oauth.http import pooled_session
 
-from . import discovery, errors, login_state
 from .doctor_login import authorization_request, check_authorization_request, check_issuer
 from .doctor_probe import Probe, Reached
-from .http_pool import pooled_session
 
 cli = AppGroup("pagero", help="Pagero client tools.")
 
@@ -97,7 +97,7 @@ def doctor_command(timeout: float | None) -> None:
 
 def diagnose(app: Flask, timeout: float | None = None) -> Report:
     """Every check for ``app``'s settings (needs its app context)."""
-    configured: Settings = app.config["PAGERO_SETTINGS"]
+    configured: Settings = app.extensions["pagero_client"].configured
     report = Report(f"Pagero doctor: profile {configured.profile} (PAGERO_ENV)")
     wait = (configured.http_connect_timeout, timeout or configured.http_read_timeout)
     probe = Probe(pooled_session(pool_size=4), wait)
@@ -274,7 +274,7 @@ def check_credentials(
         return
     client = app.extensions["pagero_client"]
     settings = client.settings
-    made_up = login_state.PendingLogin(state="doctor", created_at=time.time(), scope=settings.scope)
+    made_up = logins.PendingLogin(state="doctor", created_at=time.time(), scope=settings.scope)
     try:
         client.exchange_code(made_up, "pagero-doctor-" + secrets.token_urlsafe(16), timeout=wait)
     except errors.TokenEndpointRejectedClient:

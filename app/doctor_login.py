@@ -18,9 +18,10 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from config import Settings
 from config.base import WELL_KNOWN_OPENID
+from pagero_oauth.client import PageroClient
+from pagero_oauth.logins import new_login
 
 from .doctor_probe import Probe, Reached, origin_of
-from .pagero_client import PageroClient, new_login
 
 #: RFC 8414 section 3: inserted between the origin and the issuer's path.
 WELL_KNOWN_OAUTH = "/.well-known/oauth-authorization-server"

@@ -40,10 +40,11 @@ from flask import Flask, current_app, g, has_request_context, request, session
 from werkzeug.wsgi import ClosingIterator
 
 from config import Settings
+from pagero_oauth import errors
 from pagero_oauth.stores import TraceStore
+from pagero_oauth.tokens import mask
 
-from . import errors, tokens
-from .pagero_client import pagero
+from .extension import pagero
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,11 @@ def init_app(app: Flask, settings: Settings) -> None:
     """Switch the trace on for ``app`` when ``PAGERO_FLOW_TRACE`` says so."""
     if not settings.flow_trace:
         return
-    app.extensions[EXTENSION] = app.extensions["pagero_stores"].traces
+    app.extensions[EXTENSION] = pagero.stores.traces
     app.before_request(_before_request)
     app.after_request(_after_request)
     pagero.http.hooks["response"].append(_on_response)
-    pagero.unanswered_hooks.append(unanswered_token_call)
+    pagero.on_unanswered_token_call(unanswered_token_call)
     from . import flow_trace_page
 
     app.register_blueprint(flow_trace_page.bp)
@@ -207,7 +208,7 @@ def _finish(response) -> None:
         if endpoint not in STARTS or not session.modified:
             return
         key = session[TRACE_KEY] = secrets.token_urlsafe(32)
-    ttl = current_app.config["PAGERO_SETTINGS"].session_lifetime
+    ttl = pagero.configured.session_lifetime
     _after_response(response, _quietly(store.append, key, events, MAX_EVENTS, ttl))
 
 
@@ -368,7 +369,7 @@ def _logged_in_event(response) -> dict[str, Any]:
         fields += [
             ("scope", token_set.scope),
             ("access token expires in", f"{token_set.expires_in()} s"),
-            ("access token", tokens.mask(token_set.access_token)),
+            ("access token", mask(token_set.access_token)),
         ]
         claims = token_set.id_claims or {}
         if claims:
@@ -518,7 +519,7 @@ def _token_answer(response) -> tuple[list[tuple[str, Any]], str | None]:
         if name in PLAIN_RESPONSE or not isinstance(value, str):
             shown.append((name, value))
         else:
-            shown.append((name, tokens.mask(value)))
+            shown.append((name, mask(value)))
     error_code = body.get("error") if isinstance(body.get("error"), str) else None
     return shown, error_code
 
@@ -527,7 +528,7 @@ def _token_answer(response) -> tuple[list[tuple[str, Any]], str | None]:
 
 
 def _shown(name: str, value: str, plain: set[str]) -> str:
-    return value if name in plain else tokens.mask(value)
+    return value if name in plain else mask(value)
 
 
 def _form_value(name: str, value: str) -> str:

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, jsonify, render_template
 
 from . import flow_trace
-from .errors import wants_json
+from .error_pages import wants_json
+from .extension import pagero
 
 bp = Blueprint("flow_trace", __name__)
 
@@ -193,7 +194,7 @@ def trace():
     """This browser session's steps, oldest first, and a hint when the newest login
     never came back."""
     events = flow_trace.read()
-    settings = current_app.config["PAGERO_SETTINGS"]
+    settings = pagero.configured
     hint = pending_login_hint(events, settings.state_max_age, time.time())
     if wants_json():
         return jsonify({"events": events, "limit": flow_trace.MAX_EVENTS, "hint": hint})

@@ -19,11 +19,11 @@ import time
 import requests
 from flask import Blueprint, current_app, jsonify
 
+from pagero_oauth.failures import Failure
 from pagero_oauth.stores.redis_client import check_writable, failure
 
-from .pagero_client import pagero
+from .extension import pagero
 from .session_store import STORE_ERRORS
-from .upstream import Failure
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
@@ -65,7 +65,7 @@ def _check_session_store() -> str:
 
 
 def _check_token_store() -> str:
-    store = current_app.extensions["token_store"]
+    store = pagero.stores.tokens
     try:
         store.check()
     except STORE_ERRORS as exc:

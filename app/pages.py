@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, render_template, request, session
 
-from . import security, tokens
-from .pagero_client import pagero
+from pagero_oauth.tokens import TokenSet, mask
+
+from . import security
+from .extension import pagero
 
 bp = Blueprint("pages", __name__)
 
@@ -16,18 +18,18 @@ bp = Blueprint("pages", __name__)
 def login_context() -> dict:
     """Every page (error pages too) knows whether someone is logged in, and
     gets the logout form's anti-forgery token when they are."""
-    token_set = tokens.load(session)
+    token_set = pagero.tokens(session)
     return {
         "tokens": token_set,
         "csrf_token": security.csrf_token(session) if token_set else None,
         # Said once, on whichever page comes first after a timeout ended the session.
-        "session_ended": None if token_set else tokens.why_ended(session),
+        "session_ended": None if token_set else pagero.why_ended(session),
     }
 
 
 @bp.get("/")
 def home():
-    token_set = tokens.load(session)
+    token_set = pagero.tokens(session)
     return render_template(
         "home.html",
         scope_choices=pagero.settings.scope_choices.split(),
@@ -44,14 +46,14 @@ def favicon():
 
 @bp.get("/profile")
 def profile():
-    token_set = tokens.require(session)
+    token_set = pagero.require(session)
     return render_template(
         "profile.html",
         identity=_identity(token_set),
         masked={
-            "access_token": tokens.mask(token_set.access_token),
-            "refresh_token": tokens.mask(token_set.refresh_token),
-            "id_token": tokens.mask(token_set.id_token),
+            "access_token": mask(token_set.access_token),
+            "refresh_token": mask(token_set.refresh_token),
+            "id_token": mask(token_set.id_token),
         },
         expires_in=token_set.expires_in(),
     )
@@ -60,18 +62,18 @@ def profile():
 @bp.get("/documents")
 def documents():
     """Lists the user's documents with fetch() through /api-proxy (static/js/documents.js)."""
-    tokens.require(session)
+    pagero.require(session)
     return render_template("documents.html")
 
 
 @bp.get("/explorer")
 def explorer():
     """An API explorer: any method and path through /api-proxy (static/js/explorer.js)."""
-    tokens.require(session)
+    pagero.require(session)
     return render_template("explorer.html")
 
 
-def _identity(token_set: tokens.TokenSet) -> list[tuple[str, str]]:
+def _identity(token_set: TokenSet) -> list[tuple[str, str]]:
     """Rows for the profile page: OpenID claims when we have them, else what the
     token response told us (Pagero's ``claims`` field names what it granted)."""
     if token_set.id_claims:

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, jsonify, session, url_for
 
-from . import security, tokens
+from . import security
+from .extension import pagero
 
 bp = Blueprint("session_api", __name__)
 
@@ -30,7 +31,7 @@ USER_CLAIMS = (
 
 @bp.get("/session")
 def current_session():
-    token_set = tokens.require(session)  # 401 problem+json with login_url when logged out
+    token_set = pagero.require(session)  # 401 problem+json with login_url when logged out
     claims = token_set.id_claims or {}
     expires_at = token_set.expires_at
     return jsonify(

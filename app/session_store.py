@@ -2,7 +2,8 @@
 
 ``SESSION_BACKEND=filesystem`` (one machine, any number of workers) or
 ``redis`` (any number of instances sharing one Redis). Flask-Session keeps the
-session, :mod:`app.token_store` keeps the tokens beside it, in the same place.
+session, the core's stores (:func:`pagero_oauth.stores.build`) keep the tokens beside it,
+in the same place.
 
 What this module adds to Flask-Session:
 
@@ -29,13 +30,16 @@ from flask_session.cachelib import CacheLibSessionInterface
 from flask_session.redis import RedisSessionInterface
 
 from config import ConfigError, Settings
-from pagero_oauth import stores as backends
+from pagero_oauth import errors
 from pagero_oauth.stores import Store
 from pagero_oauth.stores.base import slot_tag
 from pagero_oauth.stores.redis import RedisStore
 from pagero_oauth.stores.redis_client import REDIS_ERRORS, startup_problem
+from pagero_oauth.tokens import ENDED_BY, LOGIN_AT, SEEN_AT, TOKEN_KEY
 
-from . import errors, metrics, tokens
+from . import metrics
+from .error_pages import render_error
+from .extension import pagero
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,7 @@ class _ResilientSessions:
             return super().open_session(app, request)
         except STORE_ERRORS as exc:
             failed = type(exc).__name__
-            metrics.store_error(exc, "session_open")
+            metrics.store_error(exc, pagero.configured.session_backend, "session_open")
         log.error("session store unreachable while opening: %s", failed)
         empty = self.session_class(sid=self._generate_sid(self.sid_length))
         empty.store_unavailable = True
@@ -78,7 +82,7 @@ class _ResilientSessions:
             super().save_session(app, session_obj, response)
         except STORE_ERRORS as exc:
             log.error("session store unreachable while saving: %s", type(exc).__name__)
-            metrics.store_error(exc, "session_save")
+            metrics.store_error(exc, pagero.configured.session_backend, "session_save")
             _turn_into_unavailable(response)
 
 
@@ -103,12 +107,13 @@ class ResilientCacheLibSessions(_ResilientSessions, CacheLibSessionInterface):
 class ResilientRedisSessions(_ResilientSessions, RedisSessionInterface):
     """Redis sessions, read together with the tokens they lead to.
 
-    A login's tokens are stored under the session's id (:func:`tokens.save`), and both
-    keys carry the id's :func:`~app.token_store.slot_tag` as their hash tag
+    A login's tokens are stored under the session's id (:meth:`TokenKeeper.save
+    <pagero_oauth.keeper.TokenKeeper.save>`), and both keys carry the id's
+    :func:`~pagero_oauth.stores.base.slot_tag` as their hash tag
     (``pagero:{tag}:session``, ``pagero:{tag}:tokens``), so one MGET brings the
     session and its tokens, on one server or a cluster: an API call costs one Redis
     round trip instead of two. The session id itself never appears in a key. A
-    session whose tokens live under another key still works; :func:`tokens.load`
+    session whose tokens live under another key still works; :meth:`app.extension.Pagero.tokens`
     then reads them itself.
     """
 
@@ -126,7 +131,7 @@ class ResilientRedisSessions(_ResilientSessions, RedisSessionInterface):
     def _retrieve_session_data(self, store_id: str) -> dict | None:
         tag = store_id.partition("{")[2].partition("}")[0]  # the prefix has no braces
         raw, raw_tokens = self.client.mget([store_id, self.token_store.tagged(tag)])
-        tokens.prefetched(tag, raw_tokens)
+        pagero.prefetched(tag, raw_tokens)
         return self.serializer.decode(raw) if raw else None
 
 
@@ -134,7 +139,7 @@ def _turn_into_unavailable(response: Response) -> None:
     """The session was not stored: whatever the view answered did not take effect."""
     if response.is_streamed:
         return
-    page = errors.render_error(_unavailable())
+    page = render_error(_unavailable())
     response.status_code = page.status_code
     response.set_data(page.get_data())
     response.headers["Content-Type"] = page.headers["Content-Type"]
@@ -159,7 +164,7 @@ def init_app(app: Flask, settings: Settings) -> Store:
         "sid_length": 32,
         "serialization_format": "msgpack",
     }
-    built = backends.build(settings, app.instance_path)
+    built = pagero.stores
     store = built.tokens
     if built.redis is not None:
         if problem := startup_problem(settings, built.redis):
@@ -175,9 +180,6 @@ def init_app(app: Flask, settings: Settings) -> Store:
         cache = FileSystemCache(built.session_folder, threshold=0, mode=0o600)
         app.session_interface = ResilientCacheLibSessions(client=cache, **common)
     app.session_interface.token_store = store
-    app.extensions["pagero_stores"] = built
-    app.extensions["token_store"] = store
-    app.extensions["login_store"] = built.logins
     app.before_request(_enforce_timeouts)
     for error in STORE_ERRORS[:-1]:  # not OSError: only the store's own failures
         app.register_error_handler(error, _store_error)
@@ -187,7 +189,7 @@ def init_app(app: Flask, settings: Settings) -> Store:
 def rejoin(session: Any, sid: str) -> None:
     """Make this request's session the existing session ``sid``: the browser's answer
     then carries ``sid``'s cookie. For a callback resent after its first attempt created
-    that session (:mod:`app.login_state`); the request's own session is deleted, as
+    that session (:mod:`pagero_oauth.logins`); the request's own session is deleted, as
     ``regenerate`` deletes the one it replaces."""
     interface = current_app.session_interface
     if session.sid != sid:
@@ -198,8 +200,8 @@ def rejoin(session: Any, sid: str) -> None:
 
 def _store_error(exc: BaseException) -> Response:
     log.error("session store unreachable: %s", type(exc).__name__)
-    metrics.store_error(exc)
-    return errors.render_error(_unavailable())
+    metrics.store_error(exc, pagero.configured.session_backend)
+    return render_error(_unavailable())
 
 
 #: Endpoints that never use the session: probes must answer whatever the store does.
@@ -212,28 +214,28 @@ def _enforce_timeouts() -> None:
         return
     if getattr(session._get_current_object(), "store_unavailable", False):
         raise _unavailable()
-    if tokens.TOKEN_KEY not in session:
+    if TOKEN_KEY not in session:
         return
     now = time.time()
-    settings = tokens.current_settings()
+    settings = pagero.configured
     reason = timeout_reason(session, settings, now)
     if reason is not None:
-        tokens.forget(session)
+        pagero.forget(session)
         session.clear()
         # Kept so that the next page says why the user is logged out (tokens.require,
         # app/pages.py), rather than just "You are not logged in".
-        session[tokens.ENDED_BY] = reason
+        session[ENDED_BY] = reason
         log.info("session ended by the %s timeout", reason)
         return
     if seen_write_due(session, now, settings.session_idle_timeout):
-        session[tokens.SEEN_AT] = now
+        session[SEEN_AT] = now
 
 
 def timeout_reason(data: Mapping[str, Any], settings: Settings, now: float) -> str | None:
     """``"absolute"`` or ``"idle"`` when a logged-in session has outlived that limit."""
-    if now - data.get(tokens.LOGIN_AT, now) > settings.session_lifetime:
+    if now - data.get(LOGIN_AT, now) > settings.session_lifetime:
         return "absolute"
-    if now - data.get(tokens.SEEN_AT, now) > settings.session_idle_timeout:
+    if now - data.get(SEEN_AT, now) > settings.session_idle_timeout:
         return "idle"
     return None
 
@@ -253,4 +255,4 @@ def seen_write_due(data: Mapping[str, Any], now: float, idle_timeout: float | No
     """Whether this request must write down that the user was here (idle timeout).
     Without ``idle_timeout``, every :data:`SEEN_WRITE_INTERVAL`."""
     interval = SEEN_WRITE_INTERVAL if idle_timeout is None else seen_write_interval(idle_timeout)
-    return now - data.get(tokens.SEEN_AT, now) >= interval
+    return now - data.get(SEEN_AT, now) >= interval

@@ -20,7 +20,7 @@ import urllib3
 from flask import Flask
 
 from app import create_app
-from app.pagero_client import pagero
+from app.extension import pagero
 from sandbox import create_sandbox
 from sandbox.serving import RunningSandbox, serve_in_thread
 from sandbox.tls import LocalCertificates, ensure_local_certificates

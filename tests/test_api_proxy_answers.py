@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import urllib3
 
-from app import api_proxy, errors
+from app import api_proxy
+from pagero_oauth import errors
 
 DOCS = "/api-proxy/document/v1/documents"
 CSRF = {"X-CSRF": "1"}

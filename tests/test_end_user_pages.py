@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from app.tokens import duration
+from pagero_oauth.tokens import duration
 from sandbox.serving import serve_in_thread
 
 LOG_OUT = 'action="/logout"'

@@ -15,7 +15,7 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from app.upstream import DOCTOR, Failure, cause_of
+from pagero_oauth.failures import DOCTOR, Failure, cause_of
 from tests.browser import Browser
 from tests.servers import free_port
 from tests.staging_rehearsal import staging_browser

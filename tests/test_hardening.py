@@ -208,7 +208,7 @@ def _files(app):
     from pathlib import Path
 
     # Token files; pending logins and used states are "logins-*.json" beside them.
-    folder = Path(app.extensions["token_store"].directory)
+    folder = Path(app.extensions["pagero"].stores.tokens.directory)
     return [p for p in folder.glob("*.json") if not p.name.startswith("logins-")]
 
 
@@ -260,17 +260,17 @@ def test_abandoned_sessions_and_tokens_are_swept_from_disk(make_app, new_browser
 
     assert session_files() and _files(app)
     app.session_interface.sweep()
-    app.extensions["token_store"].sweep()
+    app.extensions["pagero"].stores.tokens.sweep()
     assert session_files() and _files(app)  # still live: kept
     later = time.time() + 28800 + 3600  # past the lifetime and the idle timeout
     app.session_interface.sweep(now=later)
-    app.extensions["token_store"].sweep(now=later)
+    app.extensions["pagero"].stores.tokens.sweep(now=later)
     assert session_files() == []
     assert _files(app) == []
     # Login records (the used state, for a day) and a file a dead worker had claimed.
-    folder = Path(app.extensions["token_store"].directory)
+    folder = Path(app.extensions["pagero"].stores.tokens.directory)
     assert list(folder.glob("logins-*.json"))
     leftover = folder / ("0" * 64 + ".json.0123456789abcdef.taken")
     leftover.write_bytes(b"{}")
-    app.extensions["token_store"].sweep(now=time.time() + 2 * 86400)
+    app.extensions["pagero"].stores.tokens.sweep(now=time.time() + 2 * 86400)
     assert list(folder.glob("logins-*.json")) == [] and not leftover.exists()

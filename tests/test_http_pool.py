@@ -18,7 +18,7 @@ import pytest
 import urllib3
 from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 
-from app.http_pool import closed_before_answer
+from pagero_oauth.http import closed_before_answer
 from sandbox.token_endpoint import TOKEN_PATH
 from tests.idle_closing_server import IdleClosingServer
 

@@ -7,8 +7,8 @@ import time
 import pytest
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
-from app import errors
-from app.id_token import KeyCache, validate
+from pagero_oauth import errors
+from pagero_oauth.id_token import KeyCache, validate
 from tests.factories import CLIENT, ISSUER, id_claims, sign
 
 

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 import pytest
 import redis
 
-from app.tokens import refresh_wait
 from config import load_settings
+from pagero_oauth.keeper import refresh_wait
 from pagero_oauth.stores import LockTimeout
 from pagero_oauth.stores.files import FileStore
 from pagero_oauth.stores.redis import RedisStore

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app import login_state
+from pagero_oauth import logins as login_state
 from tests.browser import Browser, parse_forms, query_of
 from tests.leaks import assert_no_leaks
 
@@ -204,7 +204,7 @@ def test_pending_logins_per_browser_are_capped_and_the_oldest_is_dropped(
 ):
     cap = login_state.MAX_PENDING_LOGINS
     started = [browser.open_login().headers["Location"] for _ in range(cap + 3)]
-    folder = Path(client_app.extensions["login_store"].directory)
+    folder = Path(client_app.extensions["pagero"].stores.logins.directory)
     # The newest `cap` pending logins and the list of them; nothing more piles up.
     assert len(list(folder.glob("logins-*.json"))) == cap + 1
     page = browser.get(started[-1])

@@ -205,7 +205,9 @@ def test_a_refresh_that_cannot_get_the_lock_is_counted_busy(
     browser.login()
     token_key = next(c.value for c in browser.http.cookies if c.name == "pagero_session")
     before = scrape(app_url)
-    with app.extensions["token_store"].lock(token_key, timeout=5):  # another request's refresh
+    with app.extensions["pagero"].stores.tokens.lock(
+        token_key, timeout=5
+    ):  # another request's refresh
         answer = browser.get(DOCS)
     assert answer.status_code == 503
     assert answer.json()["type"] == "urn:pagero-client:error:token_refresh_busy"

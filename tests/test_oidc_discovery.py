@@ -87,7 +87,9 @@ def test_metadata_naming_another_issuer_refuses_the_login_instead_of_using_profi
     assert scripted.status_code == 503
     assert scripted.headers["Content-Type"] == "application/problem+json"
     assert scripted.json()["reason"] == "refused"
-    refused = [r for r in caplog.records if r.name == "app.discovery" and r.levelname == "ERROR"]
+    refused = [
+        r for r in caplog.records if r.name == "pagero_oauth.discovery" and r.levelname == "ERROR"
+    ]
     assert refused, caplog.text
     message = refused[0].getMessage()
     for part in ("PAGERO_METADATA_URL", "issuer.invalid", "PAGERO_ISSUER", "mix-up"):

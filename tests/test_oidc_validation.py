@@ -11,10 +11,16 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet, OctKey, RSAKey
 
-from app import errors
-from app.discovery import Discovery, EndpointUnknown, MetadataRefused, ServerMetadata, apply
-from app.id_token import LEEWAY_SECONDS, KeyCache, allowed_algorithms, validate
 from config import load_settings
+from pagero_oauth import errors
+from pagero_oauth.discovery import (
+    Discovery,
+    EndpointUnknown,
+    MetadataRefused,
+    ServerMetadata,
+    apply,
+)
+from pagero_oauth.id_token import LEEWAY_SECONDS, KeyCache, allowed_algorithms, validate
 from tests.factories import CLIENT, GOOD_KEY, ISSUER, id_claims, sign
 
 

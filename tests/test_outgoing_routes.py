@@ -224,7 +224,7 @@ def test_no_proxy_keeps_the_api_on_a_direct_route(
 
 def test_the_api_pool_is_kept_and_looked_up_again_once_closed():
     """Route.pool() keeps its pool (no lookup per call) but never hands out a closed one."""
-    from app.http_pool import Route, pooled_session
+    from pagero_oauth.http import Route, pooled_session
 
     http = pooled_session()
     route = Route(http, "http://api.example.test/base")

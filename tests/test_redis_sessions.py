@@ -120,7 +120,7 @@ def test_an_api_call_reads_session_and_tokens_in_one_redis_round_trip(
     interface = app.session_interface
     (session_key,) = client.keys("pagero:{*}:session")
     data = interface.serializer.decode(client.get(session_key))
-    store = app.extensions["token_store"]
+    store = app.extensions["pagero"].stores.tokens
     store.put("an-older-random-key", store.get(data["token_key"]), ttl=600)
     store.delete(data["token_key"])
     data["token_key"] = "an-older-random-key"

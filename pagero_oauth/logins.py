@@ -6,14 +6,14 @@ Authlib Flask client does the same). Why we remember *used* states: so the
 browser's Back button onto an old callback URL gets a friendly "already used"
 page instead of a scary "unknown state".
 
-Why in the token store (:mod:`app.token_store`) and not in the session:
+Why in the store (:mod:`pagero_oauth.stores`, beside the tokens) and not in the session:
 Flask-Session writes the whole session at the end of a request that changed
 it, so two ``/login`` requests of one browser at the same moment (two tabs, a
 double click) would each write their own copy and the last would silently
 drop the other's pending login; two callbacks with the same ``state`` could
 both read it before either wrote it back. Here each pending login is its own
 record, written once by ``/login`` and taken by the callback with an atomic
-read-and-delete (:meth:`TokenStore.pop`), so exactly one callback gets it,
+read-and-delete (:meth:`Store.pop`), so exactly one callback gets it,
 across workers and instances.
 
 What ties a record to this browser is a random *login binding* kept in the
@@ -56,10 +56,11 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pagero_oauth.stores import LockTimeout
-from pagero_oauth.stores import Store as TokenStore
+from authlib.common.security import generate_token
 
 from . import errors, tokens
+from .settings import Settings
+from .stores import LockTimeout, Store
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,21 @@ class PendingLogin:
     return_to: str | None = None
 
 
+def new_login(settings: Settings, scope: str, return_to: str | None = None) -> PendingLogin:
+    """A fresh pending login: 256-bit ``state``, a ``nonce`` for ``openid``, a PKCE
+    verifier unless ``PAGERO_USE_PKCE=false``."""
+    return PendingLogin(
+        state=secrets.token_urlsafe(32),
+        created_at=time.time(),
+        scope=scope,
+        nonce=secrets.token_urlsafe(32) if "openid" in scope.split() else None,
+        code_verifier=generate_token(64) if settings.use_pkce else None,
+        return_to=return_to,
+    )
+
+
 def remember(
-    session: MutableMapping[str, Any], store: TokenStore, login: PendingLogin, max_age: int
+    session: MutableMapping[str, Any], store: Store, login: PendingLogin, max_age: int
 ) -> None:
     """Keep ``login`` until its callback takes it (or ``max_age`` plus a grace passes).
 
@@ -108,7 +122,7 @@ def remember(
     _list_and_cap(store, binding, digest, ttl)
 
 
-def _list_and_cap(store: TokenStore, binding: str, digest: str, ttl: int) -> None:
+def _list_and_cap(store: Store, binding: str, digest: str, ttl: int) -> None:
     """Add the new login to this browser's list; delete those beyond the cap.
 
     The list may name logins already taken (deleting them again is harmless), so
@@ -129,7 +143,7 @@ def _list_and_cap(store: TokenStore, binding: str, digest: str, ttl: int) -> Non
 
 def take(
     session: Mapping[str, Any],
-    store: TokenStore,
+    store: Store,
     state: str | None,
     max_age: int,
     now: float | None = None,
@@ -170,7 +184,7 @@ def _no_login_session() -> errors.NoLoginSession:
     )
 
 
-def _used_or_unknown(store: TokenStore, binding: str, state: str) -> errors.CallbackError:
+def _used_or_unknown(store: Store, binding: str, state: str) -> errors.CallbackError:
     if store.get(_key("used", binding, state)) is not None:
         return errors.ReusedState(
             "This login link has already been used. Each link from Pagero works "
@@ -208,7 +222,7 @@ class Claim:
     whose first attempt finished, ``finished_sid`` is the session that login created.
     """
 
-    def __init__(self, store: TokenStore, binding: str, state: str, login: PendingLogin):
+    def __init__(self, store: Store, binding: str, state: str, login: PendingLogin):
         self.store, self.binding, self.state, self.login = store, binding, state, login
         self.code: str | None = None
         self.finished_sid: str | None = None
@@ -226,7 +240,7 @@ class Claim:
 @contextlib.contextmanager
 def claim(
     session: MutableMapping[str, Any],
-    store: TokenStore,
+    store: Store,
     state: str | None,
     max_age: int,
     wait: float,
@@ -267,7 +281,7 @@ def claim(
 
 def _claim_held(
     session: MutableMapping[str, Any],
-    store: TokenStore,
+    store: Store,
     binding: str,
     state: str,
     max_age: int,

@@ -1,24 +1,17 @@
-"""What can go wrong, as types, and the one place that turns them into pages.
+"""What can go wrong, as types: a small family callers can catch precisely.
 
 Each error carries an OAuth-style ``code`` (RFC 6749 section 4.1.2.1 / 5.2
 names where one exists), an HTTP status, a title and a description a user can
-act on. The handler renders ``templates/error.html`` for browsers and an
-RFC 9457 ``application/problem+json`` document for scripts, chosen by the
-``Accept`` header, so views never build error responses by hand.
+act on. Rendering them (an HTML page or RFC 9457 problem+json, by the ``Accept``
+header) is the web app's business, in one place: app/error_pages.py.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
-from flask import Flask, Response, current_app, g, jsonify, render_template, request, url_for
-from werkzeug.exceptions import ClientDisconnected, HTTPException
-
-from .upstream import DOCTOR, Failure
-
-log = logging.getLogger(__name__)
+from .failures import Failure
 
 
 class PageroError(Exception):
@@ -36,7 +29,7 @@ class PageroError(Exception):
         #: Extra facts shown on the page and in problem+json (never secrets).
         self.details = details
         #: For an endpoint of Pagero's that gave no usable answer: which, and why. Shown
-        #: in the sandbox and staging profiles only; always logged (see render_error).
+        #: in the sandbox and staging profiles only; always logged (app/error_pages.py).
         self.failure = failure
 
     def log_line(self) -> str:
@@ -177,7 +170,7 @@ class MalformedTokenResponse(PageroError):
 
 class ServerMetadataUnavailable(PageroError):
     """Discovery is on, Pagero's server metadata cannot be used, and the endpoint
-    needed was not set explicitly: the app does not guess it (see app/discovery.py)."""
+    needed was not set explicitly: the app does not guess it (see pagero_oauth/discovery.py)."""
 
     status = 503
     code = "server_metadata_unavailable"
@@ -287,7 +280,7 @@ class ApiTimeout(ApiUnavailable):
 
 class PageroBusy(PageroError):
     """The worker already has ``PAGERO_MAX_IN_FLIGHT`` calls waiting on Pagero
-    (:mod:`app.in_flight`): refused at once, so the client may retry elsewhere or later."""
+    (:mod:`pagero_oauth.in_flight`): refused at once, so the client may retry elsewhere or later."""
 
     status = 503
     code = "too_many_waiting"
@@ -308,104 +301,3 @@ class LoginExpired(NotLoggedIn):
 
     code = "login_expired"
     title = "Your Pagero login has ended"
-
-
-def wants_json() -> bool:
-    """Scripts (fetch, curl) get problem+json; browsers navigating get HTML."""
-    if request.path.startswith(("/api-proxy", "/session")):
-        return True
-    best = request.accept_mimetypes.best_match(
-        ["text/html", "application/json", "application/problem+json"]
-    )
-    return best in ("application/json", "application/problem+json")
-
-
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> Response:
-    """An RFC 9457 problem document; ``type`` is a stable URN per error code."""
-    body = {"type": f"urn:pagero-client:error:{code}", "title": title, "status": status}
-    body["detail"] = detail
-    body.update(extra)
-    response = jsonify(body)
-    response.status_code = status
-    response.mimetype = "application/problem+json"
-    return response
-
-
-def render_error(error: PageroError) -> Response:
-    g.pagero_error = error  # for the flow trace (app/flow_trace.py)
-    settings = current_app.config["PAGERO_SETTINGS"]
-    extra = dict(error.details)
-    description, to_check = error.description, None
-    if error.failure is not None:
-        if settings.profile == "production":
-            # The person in front of the page cannot fix a URL; the operators read the
-            # log line the handler wrote (variable, URL, cause).
-            description += " The app's log has the details for its operators."
-        else:
-            to_check = error.failure.what_to_check()
-            extra.update(error.failure.facts(), check=to_check)
-    if isinstance(error, NotLoggedIn):
-        # On the canonical host, so a script that follows it keeps one cookie jar.
-        extra["login_url"] = settings.canonical_origin + url_for("auth.login")
-    if wants_json():
-        # Pages that show only ``detail`` (the Documents page) say what to check too.
-        detail = f"{description} {to_check}" if to_check else description
-        response = problem(error.status, error.code, error.title, detail, **extra)
-    else:
-        html = render_template(
-            "error.html",
-            error=error,
-            description=description,
-            details=error.details,
-            to_check=to_check,
-            doctor=DOCTOR,
-        )
-        response = Response(html, status=error.status, mimetype="text/html")
-    if error.status == 503:
-        response.headers["Retry-After"] = "1"
-    return response
-
-
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(PageroError)
-    def handle_pagero_error(error: PageroError):
-        level = logging.ERROR if error.status >= 500 else logging.WARNING
-        log.log(level, "%s %s -> %s", request.method, request.path, error.log_line())
-        return render_error(error)
-
-    @app.errorhandler(HTTPException)
-    def handle_http_exception(error: HTTPException):
-        if isinstance(error, ClientDisconnected) and isinstance(error.__context__, TimeoutError):
-            # Werkzeug reports a body read that timed out as a disconnect; it was the
-            # client's silence (GUNICORN_CLIENT_TIMEOUT, config/gunicorn.py).
-            return handle_pagero_error(
-                RequestBodyTimeout("The request body stopped arriving before its end.")
-            )
-        generic = PageroError(error.description or error.name)
-        generic.status = error.code or 500
-        generic.code = error.name.lower().replace(" ", "_")
-        generic.title = error.name
-        generic.restart_login = False
-        response = render_error(generic)
-        # The exception's own headers: a 405's Allow (RFC 9110 section 15.5.6, a MUST),
-        # a 416's Content-Range, a 401's WWW-Authenticate. Not its HTML's type.
-        for name, value in error.get_headers(request.environ):
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        return response
-
-    @app.errorhandler(Exception)
-    def handle_unexpected(error: Exception):
-        # The traceback goes through the redaction filter (app.logging_setup).
-        log.error(
-            "unhandled %s on %s %s",
-            type(error).__name__,
-            request.method,
-            request.path,
-            exc_info=error,
-        )
-        generic = PageroError("An unexpected error occurred. It has been logged.")
-        generic.status = 500
-        generic.code = "internal_error"
-        generic.restart_login = False
-        return render_error(generic)

@@ -16,7 +16,7 @@ What the metadata may decide, and what it may not:
   the server declares that it sends ``iss``, a callback without one is refused
   whatever ``PAGERO_REQUIRE_ISS`` says (RFC 9207 section 2.4).
 * ``id_token_signing_alg_values_supported`` narrows the algorithms an id_token
-  may use (:mod:`app.id_token` never accepts ``none`` or HMAC anyway).
+  may use (:mod:`pagero_oauth.id_token` never accepts ``none`` or HMAC anyway).
 * The issuer is never taken from the metadata. A document naming another
   issuer than ``PAGERO_ISSUER`` is refused whole (OIDC Discovery section 4.3,
   RFC 8414 section 3.3): following it would send codes and client secrets to
@@ -46,8 +46,8 @@ from typing import Any
 
 import requests
 
-from config import Settings
-from config import fields as f
+from .settings import Settings
+from .urls import is_https, parse_url
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +113,12 @@ class ServerMetadata:
             if value is None:
                 continue
             try:
-                endpoints[member] = f.parse_url(value) if isinstance(value, str) else ""
+                endpoints[member] = parse_url(value) if isinstance(value, str) else ""
             except ValueError:
                 endpoints[member] = ""
             if not endpoints[member]:
                 raise MetadataRefused(f"{member} is not an absolute http(s) URL")
-            if https_only and not f.is_https(endpoints[member]):
+            if https_only and not is_https(endpoints[member]):
                 raise MetadataRefused(f"{member} is not an https:// URL")
         missing = [m for m in REQUIRED_MEMBERS if m not in endpoints]
         if missing:

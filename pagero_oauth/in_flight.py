@@ -17,14 +17,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from . import errors, metrics
+from . import errors
+from .observer import Observer
 
 
 class InFlight:
     """A counter of calls waiting on Pagero, refusing beyond ``limit``."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, observer: Observer | None = None):
         self.limit = limit
+        self.observer = observer or Observer()
         self.count = 0
         # Under gevent's patching this is a gevent lock; with threads, a real one.
         self._lock = threading.Lock()
@@ -34,7 +36,7 @@ class InFlight:
         """Hold one place for a call to ``what`` ("api", "token endpoint", ...)."""
         with self._lock:
             if self.count >= self.limit:
-                metrics.refused(what)
+                self.observer.refused(what)
                 raise errors.PageroBusy(
                     "Too many requests are waiting for Pagero right now. "
                     "Please try again in a moment.",
@@ -42,7 +44,7 @@ class InFlight:
                 )
             self.count += 1
         try:
-            with metrics.waiting_on(what):
+            with self.observer.waiting(what):
                 yield
         finally:
             with self._lock:

@@ -29,9 +29,8 @@ from typing import Any
 
 from authlib.common.urls import add_params_to_uri
 
-from config import Settings
-
 from . import errors
+from .settings import Settings
 
 STATE_KEY = "logout_state"
 

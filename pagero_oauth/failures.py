@@ -8,7 +8,7 @@ once (:func:`cause_of`) into a :class:`Failure` that knows
 * whether trying again can help (a timeout, a broken-off connection, a 5xx: yes; a wrong
   host name, a closed port, a TLS failure, a 404: no, something must be fixed first);
 * which variable the URL came from and what to check, for the integrator or QA in the
-  sandbox and staging profiles (:func:`app.errors.render_error` shows it, with the
+  sandbox and staging profiles (app/error_pages.py shows it, with the
   doctor command);
 * the same facts as one log line, which is all production shows of them: its page stays
   generic, and its operators read the log.
@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-#: The command that checks every endpoint and the credentials (app/doctor.py).
+#: The command that checks every endpoint and the credentials (app/qa/doctor.py).
 DOCTOR = "flask --app wsgi pagero doctor"
 
 #: Causes after which the same request may well succeed a little later.
