@@ -110,7 +110,7 @@ def on_starting(server) -> None:
             if problem := startup_problem(settings):
                 raise ConfigError(settings.profile, {"REDIS_URL": problem})
     except ConfigError as exc:
-        sys.stderr.write(f"{exc}\n(python -m app.doctor explains each variable)\n")
+        sys.stderr.write(f"{exc}\n(python -m app.qa.doctor explains each variable)\n")
         on_exit(server)
         sys.exit(2)
 

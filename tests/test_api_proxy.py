@@ -8,7 +8,7 @@ import os
 import pytest
 import urllib3
 
-from app import api_proxy
+from app.proxy import rules as api_proxy
 from tests.leaks import assert_no_leaks
 
 DOCS = "/api-proxy/document/v1/documents"
@@ -274,7 +274,7 @@ def test_at_info_the_app_logs_only_the_calls_the_api_refused(make_app, new_brows
     caplog.clear()
     assert browser.get(DOCS).status_code == 200
     assert browser.get(DOCS + "/no-such-document/targetdocument").status_code == 404
-    lines = [r for r in caplog.records if r.name == "app.api_proxy"]
+    lines = [r for r in caplog.records if r.name == "app.proxy.views"]
     assert [(r.levelname, r.getMessage().split(" in ")[0]) for r in lines] == [
         ("INFO", "api GET /document/v1/documents/no-such-document/targetdocument -> 404")
     ]

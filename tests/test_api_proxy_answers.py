@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import urllib3
 
-from app import api_proxy
+from app.proxy import rules as api_proxy
 from pagero_oauth import errors
 
 DOCS = "/api-proxy/document/v1/documents"

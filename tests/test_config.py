@@ -12,8 +12,8 @@ import pytest
 
 from app import create_app
 from config import ConfigError, load_settings
-from config.base import FIELDS
 from config.profiles import PROFILES
+from config.variables import FIELDS
 from tests.factories import GOOD_KEY, production_settings
 
 ROOT = Path(__file__).resolve().parent.parent

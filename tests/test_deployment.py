@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from config import load_settings
-from config.base import FIELDS_BY_ENV
+from config.variables import FIELDS_BY_ENV
 from tests.servers import dockerfile_command
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from app.doctor import Report, check_configuration
+from app.qa.doctor import Report, check_configuration
 from tests.factories import production_settings
 from tests.servers import free_port
 
@@ -175,7 +175,11 @@ def test_a_configuration_that_does_not_load_is_reported_variable_by_variable(tmp
     env.update(PYTHONPATH=str(ROOT), PAGERO_ENV="staging", INSTANCE_PATH=str(tmp_path / "i"))
     env["PAGERO_HTTP_READ_TIMEOUT"] = "soon"
     out = subprocess.run(
-        [sys.executable, "-m", "app.doctor"], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "app.qa.doctor"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 2, out.stderr
     assert "profile staging" in out.stdout
@@ -214,9 +218,9 @@ def test_flask_with_a_configuration_that_does_not_load_names_the_variables(tmp_p
         text=True,
         timeout=60,
     )
-    assert out.returncode == 2  # as gunicorn and python -m app.doctor; 1 is "a check failed"
+    assert out.returncode == 2  # as gunicorn and python -m app.qa.doctor; 1 is "a check failed"
     assert "Invalid configuration for profile 'production'" in out.stderr
     for name in ("PAGERO_CLIENT_ID", "PAGERO_REDIRECT_URI", "SECRET_KEY"):
         assert name in out.stderr
-    assert "python -m app.doctor" in out.stderr
+    assert "python -m app.qa.doctor" in out.stderr
     assert "Traceback" not in out.stderr

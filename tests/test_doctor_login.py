@@ -1,4 +1,4 @@
-"""The doctor's checks of what a login needs from Pagero (app/doctor_login.py), against
+"""The doctor's checks of what a login needs from Pagero (app/qa/doctor_login.py), against
 the live sandbox: a redirect URI the server refuses and a wrong issuer with discovery off
 (staging's default) each fail with a line naming the variable, before anyone logs in."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from app.doctor_login import metadata_candidates
+from app.qa.doctor_login import metadata_candidates
 from tests.factories import production_settings
 from tests.servers import free_port
 from tests.test_doctor import doctor, line

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from app import flow_trace, flow_trace_page
+from app.qa import flow_trace, trace_events, trace_page
 from config import load_settings
 from tests.browser import Browser, parse_forms
 from tests.factories import GOOD_KEY, REFRESH_EVERY_CALL, production_settings
@@ -114,7 +114,7 @@ def test_trace_page_is_a_sequence_diagram_linked_to_the_document_and_the_code(
     assert 'class="arrow span-2-3 left"' in html  # the token response, server to server
     assert 'href="#doc-step-3"' in html and 'id="doc-step-3"' in html
     assert "Step 3: Exchanging to a token" in html
-    assert "PageroClient.exchange_code()" in html and "app/pagero_client.py" in html
+    assert "PageroClient.exchange_code()" in html and "pagero_oauth/client.py" in html
     assert "style=" not in html and "<script" not in html  # the CSP allows neither
     assert 'href="/trace"' in browser.get("/profile").text  # in the navigation
     assert_no_leaks(sandbox, browser, caplog)
@@ -190,7 +190,7 @@ def test_a_forged_error_callback_is_not_repeated_and_fails_the_state_check(brows
     assert callback["ok"] is False
     assert callback["checks"][0][:2] == ["state", False]
     assert fields(callback) == {"callback": callback["fields"][0][1]}
-    assert flow_trace.FOREIGN_CALLBACK in fields(callback)["callback"]
+    assert trace_events.FOREIGN_CALLBACK in fields(callback)["callback"]
     assert "555-0100" not in str(events)
     assert "555-0100" not in browser.get("/trace").text
 
@@ -402,7 +402,7 @@ def test_a_login_that_came_back_gets_no_hint(make_app, new_browser, sandbox):
 def test_the_hint_waits_a_minute_or_the_logins_lifetime_whichever_is_shorter():
     sent = {"kind": "authorize", "at": 1000.0, "fields": [["redirect_uri", "https://a/callback"]]}
     came_back = {"kind": "callback", "at": 1005.0, "fields": []}
-    hint = flow_trace_page.pending_login_hint
+    hint = trace_page.pending_login_hint
     assert hint([sent], 600, 1000 + 59) is None  # a person may still be logging in
     pending = hint([sent], 600, 1000 + 61)
     assert pending["expired"] is False and pending["waited_seconds"] == 61

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app import create_app, session_store
+from app import create_app, sessions
 from app.logging_setup import JsonFormatter, redact
 from tests.browser import parse_forms
 
@@ -190,8 +190,8 @@ def test_an_active_session_outlives_an_idle_timeout_shorter_than_a_minute(
 
 
 def test_the_last_seen_write_interval_follows_a_short_idle_timeout():
-    assert session_store.seen_write_interval(3600) == session_store.SEEN_WRITE_INTERVAL == 60
-    assert session_store.seen_write_interval(30) == 7.5
+    assert sessions.seen_write_interval(3600) == sessions.SEEN_WRITE_INTERVAL == 60
+    assert sessions.seen_write_interval(30) == 7.5
 
 
 def test_absolute_lifetime_ends_even_an_active_session(make_app, new_browser, sandbox):

@@ -255,7 +255,7 @@ def test_doctor_reports_an_untrusted_redis_certificate(tls_redis, tmp_path):
         INSTANCE_PATH=str(tmp_path / "instance"),
     )
     out = subprocess.run(
-        [sys.executable, "-m", "app.doctor"],
+        [sys.executable, "-m", "app.qa.doctor"],
         cwd=tmp_path,
         env={**env, "PYTHONPATH": str(Path(ROOT))},
         capture_output=True,

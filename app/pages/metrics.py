@@ -19,8 +19,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from pagero_oauth import errors
 
-from .error_pages import render_error
-from .extension import pagero
+from ..error_pages import render_error
+from ..extension import pagero
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)

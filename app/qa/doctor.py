@@ -9,22 +9,22 @@ Checks, in the order a login needs them, and prints one readable report:
 2. the server metadata, when discovery is on: it answers and names ``PAGERO_ISSUER``;
    with discovery off (or its document unreadable), ``PAGERO_ISSUER`` is compared with
    the issuer the server publishes wherever its metadata is found
-   (:func:`app.doctor_login.check_issuer`);
+   (:func:`app.qa.doctor_login.check_issuer`);
 3. each endpoint answers: its host resolves (DNS), TLS verifies, and HTTP answers
    without a server error; the authorize endpoint gets the app's real Step 1;
 4. Step 1: the server accepts ``PAGERO_REDIRECT_URI`` (its login page or a redirect,
-   not an error page: :func:`app.doctor_login.check_authorization_request`);
+   not an error page: :func:`app.qa.doctor_login.check_authorization_request`);
 5. the client credentials: a made-up code sent through the app's own Step 3
    (:meth:`PageroClient.exchange_code`) must come back ``invalid_grant`` ("this code is
    wrong"), not ``invalid_client`` ("who are you?"), which proves the client ID, secret
    and ``PAGERO_TOKEN_AUTH_METHOD`` without a browser or a user.
 
 A server that does not answer costs one timeout: later requests to it are not sent, and
-the checks that need its answer are skipped with the reason (:mod:`app.doctor_probe`).
+the checks that need its answer are skipped with the reason (:mod:`app.qa.doctor_probe`).
 
 Exit status 0 when nothing failed (warnings allowed), 1 when a check failed, 2 when the
 configuration does not even load. A configuration that does not load also stops
-``flask`` from loading the app, so ``python -m app.doctor`` runs the same report
+``flask`` from loading the app, so ``python -m app.qa.doctor`` runs the same report
 without it. The client secret is never printed.
 """
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -214,7 +215,7 @@ def check_metadata(report: Report, s: Settings, probe: Probe) -> tuple[Settings,
 
 def check_endpoints(report: Report, s: Settings, probe: Probe, sent: str) -> dict[str, Reached]:
     """Reach each endpoint once; the authorize endpoint gets ``sent``, the app's own Step 1
-    (read by :func:`app.doctor_login.check_authorization_request`). Returns what each
+    (read by :func:`app.qa.doctor_login.check_authorization_request`). Returns what each
     variable's request found."""
     found: dict[str, Reached] = {}
     for env, url, method in (
@@ -301,13 +302,8 @@ def check_credentials(
         report.add("Client credentials", "fail", name, "the token endpoint accepted a made-up code")
 
 
-def main() -> int:
-    """``python -m app.doctor``: the same report, even when the app cannot load."""
-    from dotenv import find_dotenv, load_dotenv
-
-    load_dotenv(find_dotenv(usecwd=True), override=False)
-    from . import create_app
-
+def main(create_app: Callable[[], Flask]) -> int:
+    """``python -m app.qa.doctor``: the same report, even when the app cannot load."""
     try:
         app = create_app()
     except ConfigError as exc:
@@ -320,4 +316,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from dotenv import find_dotenv, load_dotenv
+
+    load_dotenv(find_dotenv(usecwd=True), override=False)
+    from app import create_app  # after .env is loaded, on purpose
+
+    sys.exit(main(create_app))

@@ -22,8 +22,8 @@ from flask import Blueprint, current_app, jsonify
 from pagero_oauth.failures import Failure
 from pagero_oauth.stores.redis_client import check_writable, failure
 
-from .extension import pagero
-from .session_store import STORE_ERRORS
+from ..extension import pagero
+from ..sessions import STORE_ERRORS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)

@@ -8,8 +8,8 @@ from flask import Blueprint, current_app, render_template, request, session
 
 from pagero_oauth.tokens import TokenSet, mask
 
-from . import security
-from .extension import pagero
+from .. import security
+from ..extension import pagero
 
 bp = Blueprint("pages", __name__)
 

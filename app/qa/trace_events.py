@@ -1,62 +1,25 @@
-"""The flow trace: each step of this browser's logins and API calls, as it happened.
+"""The flow trace's events: each step of a login or an API call, as stored and shown.
 
-QA pointing the app at Pagero's staging needs to see what was sent and what came back;
-an integrator needs to see which code did it. With ``PAGERO_FLOW_TRACE`` on (sandbox and
-staging; production only if switched on) every step is recorded for the browser session
-that caused it and shown at ``/trace`` (:mod:`app.flow_trace_page`).
-
-It only observes, so the flow code stays as it is without it:
-
-* ``/login`` and ``/callback`` are read after the view ran (request hooks): the redirect
-  to Pagero's login page with every parameter; the callback's parameters and the outcome
-  of its ``state`` and ``iss`` checks, told by the error the view raised, if any;
-* the token endpoint (Step 3, each refresh), metadata and JWKS calls are read from a
-  ``requests`` response hook on the app's pooled HTTP session: what went on the wire
-  (a token call that got no answer is reported by the client: :func:`unanswered_token_call`);
-* each upstream API call is reported by :func:`api_call` from :mod:`app.api_proxy`;
-* the error page a flow request ended with is read from ``g.pagero_error``
-  (:func:`app.errors.render_error` puts it there).
-
-Everything is masked as it is recorded (:func:`app.tokens.mask` for tokens, codes,
-``state`` and ``nonce``; the client secret and Basic credentials become ``[redacted]``),
-so neither the store nor the page ever holds a whole secret. Events gather in ``g`` and
-are written after the response has gone out (``call_on_close``), and any failure is
-logged and dropped: recording never slows or breaks a request.
-
-Per browser session, bounded and apart from the Flask session: see :mod:`app.trace_store`.
-The session holds only a random ``trace_key``; logout deletes the trace.
+Built from what a request hook, a ``requests`` response hook or the proxy saw
+(:mod:`app.qa.flow_trace` records them); every value is masked here, as it is turned
+into an event (:func:`pagero_oauth.tokens.mask` for tokens, codes, ``state`` and
+``nonce``; the client secret and Basic credentials become ``[redacted]``).
 """
 
 from __future__ import annotations
 
-import logging
-import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from flask import Flask, current_app, g, has_request_context, request, session
-from werkzeug.wsgi import ClosingIterator
+from flask import g, request
 
 from config import Settings
 from pagero_oauth import errors
-from pagero_oauth.stores import TraceStore
 from pagero_oauth.tokens import mask
 
-from .extension import pagero
-
-log = logging.getLogger(__name__)
-
-EXTENSION = "flow_trace"
-#: The session holds only this random key; the events live in the trace store.
-TRACE_KEY = "trace_key"
-#: Events kept per browser session (the newest).
-MAX_EVENTS = 200
-#: A trace starts at these endpoints; elsewhere events are kept only for a running trace.
-STARTS = {"auth.login", "auth.callback"}
-#: Endpoints whose error page belongs to the flow.
-FLOW_ENDPOINTS = {"auth.login", "auth.callback", "api_proxy.proxy"}
+from ..extension import pagero
 
 # What may be shown as it is; every other value is masked. Unknown means masked.
 PLAIN_AUTHORIZE = {"response_type", "client_id", "redirect_uri", "scope", "prompt"}
@@ -72,36 +35,6 @@ FOREIGN_CALLBACK = "a callback that does not belong to a login started in this b
 
 STATE_ERRORS = (errors.MissingState, errors.UnknownState, errors.ReusedState, errors.ExpiredState)
 ISSUER_ERRORS = (errors.IssuerMismatch, errors.MissingIssuer)
-
-
-def init_app(app: Flask, settings: Settings) -> None:
-    """Switch the trace on for ``app`` when ``PAGERO_FLOW_TRACE`` says so."""
-    if not settings.flow_trace:
-        return
-    app.extensions[EXTENSION] = pagero.stores.traces
-    app.before_request(_before_request)
-    app.after_request(_after_request)
-    pagero.http.hooks["response"].append(_on_response)
-    pagero.on_unanswered_token_call(unanswered_token_call)
-    from . import flow_trace_page
-
-    app.register_blueprint(flow_trace_page.bp)
-
-
-def enabled() -> bool:
-    return has_request_context() and EXTENSION in current_app.extensions
-
-
-def read() -> list[dict[str, Any]]:
-    """This browser session's events, oldest first."""
-    key = session.get(TRACE_KEY)
-    if not key:
-        return []
-    events = current_app.extensions[EXTENSION].read(key, MAX_EVENTS)
-    return sorted(events, key=lambda e: e.get("at", 0))
-
-
-# -- recording ---------------------------------------------------------------------
 
 
 def event(
@@ -132,25 +65,11 @@ def event(
     }
 
 
-def _collect(item: dict[str, Any]) -> None:
-    g.setdefault("flow_trace_events", []).append(item)
-
-
-def api_call(method: str, url: str, status: int, started: float) -> None:
-    """Record one upstream API call; ``started`` is its ``time.monotonic()``."""
-    if not enabled():
-        return
-    try:
-        _collect(api_call_event(method, url, status, started))
-    except Exception as exc:  # the trace must never break a request
-        log.warning("flow trace: API call not recorded (%s)", type(exc).__name__)
-
-
 def api_call_event(
     method: str, url: str, status: int, started: float, request_id: str | None = None
 ) -> dict[str, Any]:
     ms = (time.monotonic() - started) * 1000
-    base = _known_settings().api_base_url
+    base = known_settings().api_base_url
     path = url[len(base) :] if url.startswith(base) else urlsplit(url).path
     return event(
         "api_call",
@@ -164,82 +83,7 @@ def api_call_event(
     )
 
 
-def _before_request() -> None:
-    g.flow_trace_t0 = time.time()
-    g.flow_trace_m0 = time.monotonic()
-    if request.endpoint == "auth.logout":
-        g.flow_trace_old_key = session.get(TRACE_KEY)
-
-
-def _after_request(response):
-    try:
-        _finish(response)
-    except Exception as exc:  # the trace must never break a request
-        log.warning("flow trace: not recorded (%s)", type(exc).__name__)
-    return response
-
-
-def _finish(response) -> None:
-    endpoint = request.endpoint
-    store: TraceStore = current_app.extensions[EXTENSION]
-    if endpoint == "auth.logout":
-        # The trace ends with the login; the revocation calls just made are not kept.
-        old_key = g.get("flow_trace_old_key")
-        if old_key:
-            _after_response(response, _quietly(store.delete, old_key))
-        return
-    events = g.pop("flow_trace_events", [])
-    error = g.get("pagero_error")
-    if endpoint == "auth.login" and error is None:
-        events.insert(0, _authorize_event(response))
-    elif endpoint == "auth.callback":
-        events.insert(0, _callback_event(error))
-        if error is None and response.status_code in (302, 303):
-            events.append(_logged_in_event(response))
-    if error is not None and endpoint in FLOW_ENDPOINTS:
-        events.append(_error_event(error))
-    events = [e for e in events if e is not None]
-    if not events:
-        return
-    key = session.get(TRACE_KEY)
-    if not key:
-        # A trace starts with a login, and never creates a session of its own (one
-        # stray /callback or a move to the canonical host must leave no cookie behind).
-        if endpoint not in STARTS or not session.modified:
-            return
-        key = session[TRACE_KEY] = secrets.token_urlsafe(32)
-    ttl = pagero.configured.session_lifetime
-    _after_response(response, _quietly(store.append, key, events, MAX_EVENTS, ttl))
-
-
-def _after_response(response, write: Callable[[], None]) -> None:
-    """Run ``write`` once the response has gone out (the server closes its body).
-
-    Werkzeug skips ``call_on_close`` for a ``direct_passthrough`` body (the proxy's
-    stream), so that body is wrapped instead; a body-less answer to it (HEAD, 304)
-    is never closed, so the write happens now.
-    """
-    if not response.direct_passthrough:
-        response.call_on_close(write)
-    elif request.method == "HEAD" or response.status_code in (204, 304):
-        write()
-    else:
-        response.response = ClosingIterator(response.response, [write])
-
-
-def _quietly(write: Callable[..., None], *args: Any) -> Callable[[], None]:
-    """Run after the response went out; a store failure is logged, never raised."""
-
-    def run() -> None:
-        try:
-            write(*args)
-        except Exception as exc:
-            log.warning("flow trace: not stored (%s)", type(exc).__name__)
-
-    return run
-
-
-def _since_start() -> tuple[float, float]:
+def since_start() -> tuple[float, float]:
     """(wall-clock start of this request, its duration so far in ms)."""
     start = g.get("flow_trace_t0", time.time())
     return start, (time.monotonic() - g.get("flow_trace_m0", time.monotonic())) * 1000
@@ -248,14 +92,14 @@ def _since_start() -> tuple[float, float]:
 # -- Step 1 and Step 2 -------------------------------------------------------------
 
 
-def _authorize_event(response) -> dict[str, Any] | None:
+def authorize_event(response) -> dict[str, Any] | None:
     location = response.headers.get("Location", "")
-    authorize_url = _known_settings().authorize_url
+    authorize_url = known_settings().authorize_url
     if response.status_code != 302 or not authorize_url or not location.startswith(authorize_url):
         return None  # e.g. a move to the canonical host first
     parts = urlsplit(location)
     params = parse_qsl(parts.query, keep_blank_values=True)
-    _, ms = _since_start()
+    _, ms = since_start()
     shown = dict(params)
     extra = ", ".join(f"{k}={shown[k]}" for k in ("scope", "prompt") if k in shown)
     return event(
@@ -271,9 +115,9 @@ def _authorize_event(response) -> dict[str, Any] | None:
     )
 
 
-def _callback_event(error: errors.PageroError | None) -> dict[str, Any]:
+def callback_event(error: errors.PageroError | None) -> dict[str, Any]:
     params = list(request.args.items(multi=True))
-    start, _ = _since_start()
+    start, _ = since_start()
     state_error = _state_error(error)
     if state_error is not None:
         # Anyone can send this browser a link to /callback?...: its words (names too)
@@ -318,9 +162,9 @@ def _foreign_callback_checks(
     if error is state_error:
         checks.append(("iss", None, "not checked: the state check comes first"))
     elif isinstance(error, ISSUER_ERRORS):
-        checks.append(("iss", False, f"{error.code}: want {_known_settings().issuer}"))
+        checks.append(("iss", False, f"{error.code}: want {known_settings().issuer}"))
     elif "iss" in params:
-        checks.append(("iss", True, f"equals PAGERO_ISSUER ({_known_settings().issuer})"))
+        checks.append(("iss", True, f"equals PAGERO_ISSUER ({known_settings().issuer})"))
     else:
         checks.append(("iss", None, "absent"))
     if "error" in params:
@@ -334,7 +178,7 @@ def _callback_checks(
     """The outcome of each check :meth:`PageroClient.check_callback` makes, in its order:
     the state first, then ``iss``; its error tells which one stopped it. For a callback
     whose state matched a login of this browser (else :func:`_foreign_callback_checks`)."""
-    settings = _known_settings()
+    settings = known_settings()
     iss = params.get("iss")
     if isinstance(error, errors.AuthorizationDenied):
         iss_note = f"equals PAGERO_ISSUER ({settings.issuer})" if iss else "absent"
@@ -359,7 +203,7 @@ def _callback_checks(
     return checks
 
 
-def _logged_in_event(response) -> dict[str, Any]:
+def logged_in_event(response) -> dict[str, Any]:
     token_set = g.get("pagero_tokens")
     fields: list[tuple[str, Any]] = [
         ("redirect", f"{response.status_code} to {response.headers.get('Location')}"),
@@ -385,7 +229,7 @@ def _logged_in_event(response) -> dict[str, Any]:
     )
 
 
-def _error_event(error: errors.PageroError) -> dict[str, Any]:
+def error_event(error: errors.PageroError) -> dict[str, Any]:
     fields: list[tuple[str, Any]] = [("code", error.code), ("title", error.title)]
     fields.append(("description", error.description))
     fields += [(name, value) for name, value in error.details.items()]
@@ -400,24 +244,10 @@ def _error_event(error: errors.PageroError) -> dict[str, Any]:
     )
 
 
-# -- Step 3, refresh, metadata and keys: what went over the wire ------------------------
-
-
-def _on_response(response, *args, **kwargs):
-    """``requests`` response hook on the app's pooled session."""
-    try:
-        if enabled():
-            for item in _wire_events(response):
-                _collect(item)
-    except Exception as exc:  # the trace must never break a request
-        log.warning("flow trace: call not recorded (%s)", type(exc).__name__)
-    return response
-
-
-def _wire_events(response) -> list[dict[str, Any]]:
+def wire_events(response) -> list[dict[str, Any]]:
     sent = response.request
     url = (sent.url or "").split("?")[0]
-    settings = _known_settings()
+    settings = known_settings()
     ms = response.elapsed.total_seconds() * 1000
     start = time.time() - ms / 1000
     if sent.method == "POST" and url == settings.token_url:
@@ -439,7 +269,7 @@ def _wire_events(response) -> list[dict[str, Any]]:
 
 
 def _token_events(sent, response, start: float, ms: float) -> list[dict[str, Any]]:
-    kind, request_event = _token_request_event(sent, start)
+    kind, request_event = token_request_event(sent, start)
     answer, error_code = _token_answer(response)
     response_event = event(
         f"{kind}_response",
@@ -454,7 +284,7 @@ def _token_events(sent, response, start: float, ms: float) -> list[dict[str, Any
     return [request_event, response_event]
 
 
-def _token_request_event(sent, start: float) -> tuple[str, dict[str, Any]]:
+def token_request_event(sent, start: float) -> tuple[str, dict[str, Any]]:
     """("token" or "refresh", the request as sent, masked)."""
     body = sent.body.decode() if isinstance(sent.body, bytes) else sent.body or ""
     form = parse_qsl(body, keep_blank_values=True)
@@ -474,36 +304,6 @@ def _token_request_event(sent, start: float) -> tuple[str, dict[str, Any]]:
             *((name, _form_value(name, value)) for name, value in form),
         ],
     )
-
-
-def unanswered_token_call(exc: Exception, started: float) -> None:
-    """A token-endpoint call that got no answer (refused, timed out): the request as it
-    was sent, then that nothing came back. The response hook never sees such a call;
-    :class:`~app.pagero_client.PageroClient` reports it through ``unanswered_hooks``.
-    ``started`` is the call's ``time.time()``."""
-    if not enabled():
-        return
-    try:
-        sent = getattr(exc, "request", None)
-        if sent is None or (sent.url or "").split("?")[0] != _known_settings().token_url:
-            return
-        kind, request_event = _token_request_event(sent, started)
-        ms = (time.time() - started) * 1000
-        why = type(exc).__name__
-        _collect(request_event)
-        _collect(
-            event(
-                f"{kind}_response",
-                at=started + ms / 1000,
-                ms=ms,
-                ok=False,
-                error=why,
-                summary=f"no answer ({why})",
-                fields=[("answer", f"none: {why} after {ms:.0f} ms")],
-            )
-        )
-    except Exception as problem:  # the trace must never break a request
-        log.warning("flow trace: token call not recorded (%s)", type(problem).__name__)
 
 
 def _token_answer(response) -> tuple[list[tuple[str, Any]], str | None]:
@@ -537,7 +337,7 @@ def _form_value(name: str, value: str) -> str:
     return _shown(name, value, PLAIN_FORM)
 
 
-def _known_settings() -> Settings:
+def known_settings() -> Settings:
     """The settings as known now, never reading the metadata (this may run inside
     a metadata read)."""
     return pagero.discovery.cached_settings() if pagero.discovery else pagero.configured

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, jsonify, session, url_for
 
-from . import security
-from .extension import pagero
+from .. import security
+from ..extension import pagero
 
 bp = Blueprint("session_api", __name__)
 

@@ -6,7 +6,7 @@ asking each of them in turn would make the doctor wait once per endpoint for the
 silence. :class:`Probe` remembers every origin (scheme, host, port) that let a request
 time out; a later request to that origin is not sent, and its :class:`Reached` says so,
 pointing at the line that waited. Checks that need an answer from an endpoint that was not
-reached are then skipped with that reason (:mod:`app.doctor`).
+reached are then skipped with that reason (:mod:`app.qa.doctor`).
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, jsonify, render_template
 
+from ..error_pages import wants_json
+from ..extension import pagero
 from . import flow_trace
-from .error_pages import wants_json
-from .extension import pagero
 
 bp = Blueprint("flow_trace", __name__)
 
@@ -49,7 +49,10 @@ STEPS: dict[str, Step] = {
         "app",
         "sso",
         "step-1",
-        (("app/auth.py", "login()"), ("app/pagero_client.py", "PageroClient.start_login()")),
+        (
+            ("app/auth/views.py", "login()"),
+            ("pagero_oauth/client.py", "PageroClient.start_login()"),
+        ),
         front_channel=True,
     ),
     "callback": Step(
@@ -58,9 +61,9 @@ STEPS: dict[str, Step] = {
         "app",
         "step-2",
         (
-            ("app/auth.py", "callback()"),
-            ("app/pagero_client.py", "PageroClient.check_callback()"),
-            ("app/login_state.py", "take()"),
+            ("app/auth/views.py", "callback()"),
+            ("pagero_oauth/client.py", "PageroClient.check_callback()"),
+            ("pagero_oauth/logins.py", "claim()"),
         ),
         front_channel=True,
     ),
@@ -69,63 +72,75 @@ STEPS: dict[str, Step] = {
         "app",
         "sso",
         "step-3",
-        (("app/pagero_client.py", "PageroClient.exchange_code()"),),
+        (("pagero_oauth/client.py", "PageroClient.exchange_code()"),),
     ),
     "token_response": Step(
         "Token response",
         "sso",
         "app",
         "step-3",
-        (("app/tokens.py", "from_token_response()"), ("app/id_token.py", "validate()")),
+        (
+            ("pagero_oauth/tokens.py", "from_token_response()"),
+            ("pagero_oauth/id_token.py", "validate()"),
+        ),
     ),
     "jwks": Step(
         "Signing keys (JWKS)",
         "app",
         "sso",
         "step-3",
-        (("app/pagero_client.py", "PageroClient._fetch_jwks()"), ("app/id_token.py", "KeyCache")),
+        (
+            ("pagero_oauth/endpoints.py", "Endpoints._fetch_jwks()"),
+            ("pagero_oauth/id_token.py", "KeyCache"),
+        ),
     ),
     "metadata": Step(
         "Server metadata",
         "app",
         "sso",
         "metadata",
-        (("app/discovery.py", "Discovery.metadata()"),),
+        (("pagero_oauth/discovery.py", "Discovery.metadata()"),),
     ),
     "logged_in": Step(
         "Logged in",
         "app",
         "browser",
         "step-3",
-        (("app/auth.py", "callback()"), ("app/tokens.py", "save()")),
+        (("app/auth/views.py", "callback()"), ("pagero_oauth/keeper.py", "TokenKeeper.save()")),
     ),
     "refresh_request": Step(
         "Refresh request",
         "app",
         "sso",
         "refresh",
-        (("app/tokens.py", "fresh()"), ("app/pagero_client.py", "PageroClient.refresh()")),
+        (
+            ("pagero_oauth/keeper.py", "TokenKeeper.fresh()"),
+            ("pagero_oauth/client.py", "PageroClient.refresh()"),
+        ),
     ),
     "refresh_response": Step(
         "Refresh response",
         "sso",
         "app",
         "refresh",
-        (("app/pagero_client.py", "PageroClient.refresh()"), ("app/tokens.py", "fresh()")),
+        (
+            ("pagero_oauth/client.py", "PageroClient.refresh()"),
+            ("pagero_oauth/keeper.py", "TokenKeeper.fresh()"),
+        ),
     ),
     "api_call": Step(
         "API call",
         "app",
         "api",
         "api",
-        (("app/api_proxy.py", "proxy()"), ("app/api_proxy.py", "_send()")),
+        (("app/proxy/views.py", "proxy()"), ("app/proxy/views.py", "_send()")),
     ),
     "error": Step(
         "Error page",
         "app",
         "browser",
         "errors",
-        (("app/errors.py", "render_error()"),),
+        (("app/error_pages.py", "render_error()"),),
     ),
 }
 

@@ -22,8 +22,8 @@ from flask import (
 from pagero_oauth import end_session
 from pagero_oauth.tokens import LOGIN_AT
 
-from . import security, session_store
-from .extension import pagero
+from .. import security, sessions
+from ..extension import pagero
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -60,7 +60,7 @@ def callback():
     earlier_sid = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
     with pagero.client.check_callback(session, request.args, earlier_sid) as claim:
         if claim.finished_sid is not None:
-            session_store.rejoin(session, claim.finished_sid)
+            sessions.rejoin(session, claim.finished_sid)
             pagero.rejoin(session, claim.finished_sid, claim.login_at)
             log.info("resent callback: given the session its first attempt created")
         else:
