@@ -52,7 +52,7 @@ def sso_app(ports) -> Flask:
             ),
             "SANDBOX_SLOW_SECONDS": "3",
             "SANDBOX_LARGE_DOCUMENT_BYTES": str(2 * 1024 * 1024),
-            # user001 ... for the load tests (tests/test_load_isolation.py).
+            # user001 ... for the load tests (tests/integration/test_load_isolation.py).
             "SANDBOX_EXTRA_USERS": "60",
         }
     )

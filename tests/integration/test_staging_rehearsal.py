@@ -18,7 +18,7 @@ from tests.browser import parse_forms
 from tests.servers import free_port
 from tests.staging_rehearsal import staging_browser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = "/api-proxy/document/v1/documents"
 
 

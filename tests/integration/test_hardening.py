@@ -35,7 +35,7 @@ def test_every_response_carries_the_security_headers(browser, sandbox):
 def test_templates_have_no_inline_script_or_style():
     from pathlib import Path
 
-    for page in Path(__file__).parent.parent.joinpath("templates").glob("*.html"):
+    for page in Path(__file__).parents[2].joinpath("templates").glob("*.html"):
         text = page.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)", text), page.name
         assert "<style" not in text and " style=" not in text, page.name

@@ -19,7 +19,7 @@ from app.qa.doctor import Report, check_configuration
 from tests.factories import production_settings
 from tests.servers import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "pagero-demo-secret"
 
 

@@ -12,7 +12,7 @@ from sandbox.faults import KNOWN_FAULTS
 from tests.browser import Browser, parse_forms
 from tests.leaks import assert_no_leaks
 
-CHECKLIST = Path(__file__).resolve().parent.parent / "docs" / "qa-checklist.md"
+CHECKLIST = Path(__file__).resolve().parents[2] / "docs" / "qa-checklist.md"
 DOCS = "/api-proxy/document/v1/documents"
 #: Below the test sandbox's SANDBOX_SLOW_SECONDS (3), so the slow faults time out.
 SLOW = {"PAGERO_HTTP_READ_TIMEOUT": "0.5"}

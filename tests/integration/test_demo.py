@@ -13,7 +13,7 @@ import pytest
 from tests.browser import Browser
 from tests.servers import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

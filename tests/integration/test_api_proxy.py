@@ -253,7 +253,7 @@ def test_an_answer_without_a_type_is_declared_opaque_bytes(client_app):
 
 def test_markup_from_the_api_is_sandboxed_like_every_answer(browser, sandbox):
     """The API's XML or HTML, opened at /api-proxy/..., must not run as this app's page
-    (every type: tests/test_api_proxy_answers.py)."""
+    (every type: tests/integration/test_api_proxy_answers.py)."""
     browser.login()
     listing = browser.get(DOCS, headers={"Accept": "application/json"})
     assert listing.headers["Content-Security-Policy"] == api_proxy.ANSWER_POLICY

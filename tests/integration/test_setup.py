@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RECORDER = '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "Python 3 (stand-in)"; exit 0; fi\n'
 RECORDER += 'echo "$@" >> "$(dirname "$0")/calls.log"\n'
 

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs
 
 from app.qa.doctor_login import metadata_candidates
 from tests.factories import production_settings
+from tests.integration.test_doctor import doctor, line
 from tests.servers import free_port
-from tests.test_doctor import doctor, line
 
 REGISTERED = "PAGERO_REDIRECT_URI registered"
 

@@ -14,7 +14,7 @@ from config import load_settings
 from config.variables import FIELDS_BY_ENV
 from tests.servers import dockerfile_command
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _compose_environment(service: str) -> dict[str, str]:
@@ -51,6 +51,15 @@ def test_dockerfile_final_image_is_non_root_with_a_health_check():
         text.index("FROM python:3.11-slim-bookworm AS runtime") : text.index("AS sandbox")
     ]
     assert "apt-get" not in runtime and "gcc" not in runtime  # no build tools at run time
+
+
+def test_app_image_copies_the_core_the_app_and_its_configuration():
+    """The app imports pagero_oauth/ (the protocol core) and config/: both ship with it."""
+    text = (ROOT / "Dockerfile").read_text()
+    app_stage = text[text.rindex("FROM runtime AS app") :]
+    for folder in ("pagero_oauth/", "app/", "config/", "templates/", "static/"):
+        assert f"COPY --chown=root:root {folder} {folder}" in app_stage, folder
+    assert "sandbox/" not in app_stage  # the app never imports the sandbox
 
 
 def test_sandbox_image_runs_python_m_sandbox_on_every_interface():

@@ -16,7 +16,7 @@ from config.profiles import PROFILES
 from config.variables import FIELDS
 from tests.factories import GOOD_KEY, production_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sandbox_profile_needs_no_variables():

@@ -1,4 +1,4 @@
-"""id_token rules beyond tests/test_id_token.py, and server metadata parsing and caching,
+"""id_token rules beyond tests/unit/test_id_token.py, and server metadata parsing and caching,
 on local keys and documents (the HTTP versions are in test_oidc_id_token/_discovery)."""
 
 from __future__ import annotations
