@@ -222,8 +222,8 @@ def _enforce_timeouts() -> None:
     if reason is not None:
         pagero.forget(session)
         session.clear()
-        # Kept so that the next page says why the user is logged out (tokens.require,
-        # app/pages.py), rather than just "You are not logged in".
+        # Kept so that the next page says why the user is logged out (TokenKeeper.missing,
+        # app/pages/views.py), rather than just "You are not logged in".
         session[ENDED_BY] = reason
         log.info("session ended by the %s timeout", reason)
         return

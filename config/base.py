@@ -142,7 +142,7 @@ def load_settings(
 
 #: OpenID Connect Discovery 1.0 section 4: the metadata lives at the issuer plus this.
 WELL_KNOWN_OPENID = "/.well-known/openid-configuration"
-#: The app's page for the browser's return from RP-initiated logout (app/auth.py).
+#: The app's page for the browser's return from RP-initiated logout (app/auth/views.py).
 LOGGED_OUT_PATH = "/logged-out"
 
 

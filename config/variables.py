@@ -165,7 +165,8 @@ FIELDS: tuple[Field, ...] = (
         "PAGERO_MAX_IN_FLIGHT",
         "max_in_flight",
         f.parse_positive_int,
-        "Calls one worker lets wait on Pagero at once; beyond it a fast 503 (app/in_flight.py).",
+        "Calls one worker lets wait on Pagero at once; beyond it a fast 503 "
+        "(pagero_oauth/in_flight.py).",
     ),
     Field(
         "PAGERO_PROXY_MAX_BODY",

@@ -189,7 +189,7 @@ def _on_response(response, *args, **kwargs):
 def unanswered_token_call(exc: Exception, started: float) -> None:
     """A token-endpoint call that got no answer (refused, timed out): the request as it
     was sent, then that nothing came back. The response hook never sees such a call;
-    :class:`~app.pagero_client.PageroClient` reports it through ``unanswered_hooks``.
+    :class:`~pagero_oauth.client.PageroClient` reports it through ``unanswered_hooks``.
     ``started`` is the call's ``time.time()``."""
     if not enabled():
         return

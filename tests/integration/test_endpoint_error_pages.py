@@ -4,7 +4,7 @@ In the sandbox and staging profiles the page and the problem+json name the varia
 the URL involved (never its query string) and suggest the doctor; production shows a
 generic page and logs the variable, URL and cause. "Try again" is offered only where
 trying again can help: a timeout or a 5xx, not a closed port, a host name that does not
-resolve or a certificate that is not trusted (app/upstream.py)."""
+resolve or a certificate that is not trusted (pagero_oauth/failures.py)."""
 
 from __future__ import annotations
 

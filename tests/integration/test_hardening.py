@@ -115,7 +115,7 @@ def test_a_request_cannot_forge_a_log_line(tmp_path):
     handler = next(h for h in logging.getLogger("app").handlers if h.get_name())
     stream = io.StringIO()
     original = handler.setStream(stream)
-    forged = "2026-11-27 14:21:00,000 INFO app.auth [0] login completed (FORGED)"
+    forged = "2026-11-27 14:21:00,000 INFO app.auth.views [0] login completed (FORGED)"
     try:
         answer = app.test_client().get("/api-proxy/x%0A" + forged.replace(" ", "%20"))
         assert answer.status_code == 400

@@ -2,7 +2,7 @@
 
 Pagero's side (like Node, after 5 s by default) closes a connection nobody used for a
 while. A call that goes out on such a connection just as it closes never reached the
-server, and goes again on a new connection (app/http_pool.py): the user sees a 200,
+server, and goes again on a new connection (pagero_oauth/http.py): the user sees a 200,
 never a 502. Here a real server in front of the sandbox closes connections idle for
 ``IDLE`` seconds (tests/idle_closing_server.py).
 """

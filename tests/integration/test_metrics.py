@@ -194,7 +194,7 @@ def test_refreshes_are_counted_by_outcome(make_app, app_url, new_browser, sandbo
 def test_a_refresh_that_cannot_get_the_lock_is_counted_busy(
     make_app, app_url, new_browser, sandbox
 ):
-    # The lock wait is connect + read timeout + 5 s (app/tokens.py): keep it short.
+    # The lock wait is connect + read timeout + 5 s (pagero_oauth/tokens.py): keep it short.
     app = make_app(
         METRICS_TOKEN=TOKEN,
         **REFRESH_EVERY_CALL,

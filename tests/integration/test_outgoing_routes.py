@@ -1,6 +1,6 @@
 """API calls leave the way token requests do: same CA bundle, same outgoing proxy.
 
-The proxy's hot path runs on urllib3 directly (app/http_pool.py: Route); these tests
+The proxy's hot path runs on urllib3 directly (pagero_oauth/http.py: Route); these tests
 prove it still trusts ``REQUESTS_CA_BUNDLE`` (a staging API behind a private CA) and
 goes through ``HTTP_PROXY`` (an egress proxy), with real TLS and a real proxy on
 loopback.

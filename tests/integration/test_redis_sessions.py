@@ -163,7 +163,7 @@ def test_redis_outage_is_a_clear_503_and_the_app_recovers_by_itself(
 
 @pytest.mark.parametrize("backend", ["filesystem", "redis"])
 def test_pop_hands_a_record_to_exactly_one_of_many_concurrent_callers(backend, tmp_path, redis_url):
-    """What makes a state single-use across workers (app/login_state.py: take)."""
+    """What makes a state single-use across workers (pagero_oauth/logins.py: take)."""
 
     from pagero_oauth.stores.files import FileStore
     from pagero_oauth.stores.redis import RedisStore

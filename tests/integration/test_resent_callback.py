@@ -1,5 +1,5 @@
 """A callback a proxy resends after its first attempt died finishes the same login, for
-the same browser only (app/login_state.py, "Resent callbacks")."""
+the same browser only (pagero_oauth/logins.py, "Resent callbacks")."""
 
 from __future__ import annotations
 
