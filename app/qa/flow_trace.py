@@ -12,7 +12,8 @@ It only observes, so the flow code stays as it is without it:
   of its ``state`` and ``iss`` checks, told by the error the view raised, if any;
 * the token endpoint (Step 3, each refresh), metadata and JWKS calls are read from a
   ``requests`` response hook on the app's pooled HTTP session: what went on the wire
-  (a token call that got no answer is reported by the client: :func:`unanswered_token_call`);
+  (a token call that got no answer is reported by the core's observer:
+  :func:`unanswered_token_call`);
 * each upstream API call is reported by :func:`api_call` from :mod:`app.proxy.views`;
 * the error page a flow request ended with is read from ``g.pagero_error``
   (:func:`app.error_pages.render_error` puts it there).
@@ -189,7 +190,8 @@ def _on_response(response, *args, **kwargs):
 def unanswered_token_call(exc: Exception, started: float) -> None:
     """A token-endpoint call that got no answer (refused, timed out): the request as it
     was sent, then that nothing came back. The response hook never sees such a call;
-    :class:`~pagero_oauth.client.PageroClient` reports it through ``unanswered_hooks``.
+    :class:`~pagero_oauth.client.PageroClient` reports it to its observer, which calls
+    this (``pagero.on_unanswered_token_call``, app/extension.py).
     ``started`` is the call's ``time.time()``."""
     if not enabled():
         return
