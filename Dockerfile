@@ -43,6 +43,7 @@ FROM runtime AS app
 ENV PAGERO_ENV=production \
     APP_PORT=5000 \
     INSTANCE_PATH=/var/lib/pagero-client
+COPY --chown=root:root pagero_oauth/ pagero_oauth/
 COPY --chown=root:root app/ app/
 COPY --chown=root:root config/ config/
 COPY --chown=root:root templates/ templates/

@@ -18,7 +18,7 @@ try:
     app = create_app()
 except ConfigError as exc:
     # `flask --app wsgi ...`: the list of bad variables, not a traceback, and exit status
-    # 2 as from gunicorn and `python -m app.doctor` (1 is the doctor's "a check failed").
+    # 2 as from gunicorn and `python -m app.qa.doctor` (1 is the doctor's "a check failed").
     # (Under gunicorn the master has checked the same environment already.)
-    sys.stderr.write(f"{exc}\n(python -m app.doctor explains each variable)\n")
+    sys.stderr.write(f"{exc}\n(python -m app.qa.doctor explains each variable)\n")
     raise SystemExit(2) from None

@@ -103,22 +103,27 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+#: The loggers of the web app and of the protocol core it runs.
+LOGGERS = ("app", "pagero_oauth")
+
+
 def configure_logging(settings: Settings) -> None:
-    """Attach one redacting handler to the ``app`` logger (idempotent per process)."""
-    logger = logging.getLogger("app")
-    logger.setLevel(settings.log_level.upper())
-    handler = next((h for h in logger.handlers if h.get_name() == _HANDLER_NAME), None)
-    if handler is None:
-        handler = logging.StreamHandler()
-        handler.set_name(_HANDLER_NAME)
-        handler.addFilter(RequestIdFilter())
-        logger.addHandler(handler)
+    """Attach one redacting handler to each of :data:`LOGGERS` (idempotent per process)."""
     known = (settings.client_secret, settings.secret_key, settings.metrics_token)
     secrets = tuple(s for s in known if s)
-    if settings.log_format == "json":
-        handler.setFormatter(JsonFormatter(secrets))
-    else:
-        handler.setFormatter(RedactingFormatter(TEXT_FORMAT, secrets))
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(settings.log_level.upper())
+        handler = next((h for h in logger.handlers if h.get_name() == _HANDLER_NAME), None)
+        if handler is None:
+            handler = logging.StreamHandler()
+            handler.set_name(_HANDLER_NAME)
+            handler.addFilter(RequestIdFilter())
+            logger.addHandler(handler)
+        if settings.log_format == "json":
+            handler.setFormatter(JsonFormatter(secrets))
+        else:
+            handler.setFormatter(RedactingFormatter(TEXT_FORMAT, secrets))
 
 
 def request_id(incoming: str) -> str:

@@ -1,10 +1,10 @@
-"""Prometheus metrics, and ``/metrics`` behind a bearer token (``METRICS_TOKEN``).
+"""Prometheus metrics: what the flow reports, counted (served by app/pages/metrics.py).
 
 What is counted: logins (started, completed, failed by reason), token refreshes by
 outcome, proxied calls by method and status, the time Pagero takes (token endpoint and
 API), the calls waiting on Pagero (``PAGERO_MAX_IN_FLIGHT``), and session or token store
 errors. Every label value comes from a fixed set written in this file or in
-:mod:`app.errors`; whatever else turns up (an ``error`` someone put in a ``/callback``
+:mod:`pagero_oauth.errors`; whatever else turns up (an ``error`` someone put in a ``/callback``
 link, a status code nobody expected) is counted as ``other`` or as its status class.
 So no session id, user, token, path or query string can ever become a label, and the
 number of series stays bounded whatever the traffic.
@@ -15,35 +15,20 @@ worker one ``PROMETHEUS_MULTIPROC_DIR`` (before any of them imports this module,
 is when the library picks its storage), and a scrape of any worker reads every worker's
 files there. Without that variable (the tests' in-process server, ``flask run``) the
 process's own registry is served.
-
-``/metrics`` is not public: without ``METRICS_TOKEN`` it is a 404 like any unknown path;
-with it, only ``Authorization: Bearer <METRICS_TOKEN>`` gets an answer (RFC 6750
-section 2.1), compared in constant time.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import logging
-import os
-from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, request, request_finished
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.multiprocess import MultiProcessCollector
+from flask import Flask, Response, g, request, request_finished
+from prometheus_client import Counter, Gauge, Histogram
 
 from config import Settings
-
-from . import errors
-from .token_store import TokenStore
-from .trace_store import TraceStore
-
-log = logging.getLogger(__name__)
-bp = Blueprint("metrics", __name__)
+from pagero_oauth import errors
+from pagero_oauth.observer import Observer
+from pagero_oauth.stores import Store, TraceStore
 
 #: Seconds, for both Pagero histograms: a near token endpoint answers in ~10 ms, a
 #: distant one in 50-300 ms, and PAGERO_HTTP_READ_TIMEOUT (10 s by default) ends the
@@ -120,7 +105,7 @@ STATUS_CODES = frozenset(
 )
 #: Error codes Pagero may send back in ``/callback?error=`` (RFC 6749 section 4.1.2.1,
 #: OpenID Connect Core section 3.1.2.6) or in a token error (RFC 6749 section 5.2);
-#: the app's own codes are added from :mod:`app.errors` (:func:`known_reasons`).
+#: the app's own codes are added from :mod:`pagero_oauth.errors` (:func:`known_reasons`).
 OAUTH_ERROR_CODES = frozenset(
     {
         "invalid_request",
@@ -142,11 +127,11 @@ OAUTH_ERROR_CODES = frozenset(
         "invalid_client",
         "invalid_grant",
         "unsupported_grant_type",
-        # Set on an instance, not the class, by app/errors.py and app/pagero_client.py.
+        # Set on an instance, not the class (pagero_oauth/errors.py, pagero_oauth/endpoints.py).
         "unreadable_error",
         "token_error",
         "internal_error",
-        # Werkzeug's answers as app/errors.py names them (an unknown scope at /login).
+        # Werkzeug's answers as app/error_pages.py names them (an unknown scope at /login).
         "bad_request",
         "method_not_allowed",
     }
@@ -191,41 +176,31 @@ def status_label(status: int) -> str:
 
 # -- what the flow reports ---------------------------------------------------------------
 
-T = TypeVar("T")
+
+class PrometheusObserver(Observer):
+    """What the core reports (:class:`pagero_oauth.observer.Observer`), counted."""
+
+    def login_started(self) -> None:
+        LOGINS_STARTED.inc()
+
+    def token_call(self) -> AbstractContextManager[object]:
+        return TOKEN_ENDPOINT_SECONDS.time()
+
+    def refresh_outcome(self, outcome: str) -> None:
+        REFRESHES.labels(outcome).inc()
+
+    def waiting(self, what: str) -> AbstractContextManager[object]:
+        """One call holding an in-flight slot (:mod:`pagero_oauth.in_flight`) for ``what``."""
+        gauge = _IN_FLIGHT_BY_WHAT.get(what) or IN_FLIGHT.labels("other")
+        return gauge.track_inprogress()
+
+    def refused(self, what: str) -> None:
+        IN_FLIGHT_REFUSED.labels(UPSTREAMS.get(what, "other")).inc()
 
 
-def counted_refresh(refresh: Callable[[Any], T], tokens: Any) -> T:
-    """Run ``refresh(tokens)`` (:meth:`PageroClient.refresh`) and count its outcome."""
-    try:
-        renewed = refresh(tokens)
-    except errors.LoginExpired:
-        REFRESHES.labels("login_expired").inc()
-        raise
-    except Exception:
-        REFRESHES.labels("error").inc()
-        raise
-    REFRESHES.labels("refreshed").inc()
-    return renewed
-
-
-def refresh_busy() -> None:
-    REFRESHES.labels("busy").inc()
-
-
-def waiting_on(what: str) -> AbstractContextManager[None]:
-    """One call holding an in-flight slot (:mod:`app.in_flight`) for ``what``."""
-    gauge = _IN_FLIGHT_BY_WHAT.get(what) or IN_FLIGHT.labels("other")
-    return gauge.track_inprogress()
-
-
-def refused(what: str) -> None:
-    IN_FLIGHT_REFUSED.labels(UPSTREAMS.get(what, "other")).inc()
-
-
-def store_error(exc: BaseException, operation: str | None = None) -> None:
-    """Count a store failure; without ``operation``, the store method it came from."""
-    settings = current_app.config.get("PAGERO_SETTINGS")
-    backend = settings.session_backend if settings else "other"
+def store_error(exc: BaseException, backend: str, operation: str | None = None) -> None:
+    """Count a store failure on ``backend`` (``SESSION_BACKEND``); without ``operation``,
+    the store method it came from."""
     STORE_ERRORS.labels(backend, operation or _failed_store_call(exc)).inc()
 
 
@@ -237,7 +212,7 @@ def _failed_store_call(exc: BaseException) -> str:
     while tb is not None:
         frame = tb.tb_frame
         owner = frame.f_locals.get("self")
-        kind = owner.kind if isinstance(owner, TokenStore) else None
+        kind = owner.kind if isinstance(owner, Store) else None
         kind = "traces" if isinstance(owner, TraceStore) else kind
         if kind in STORE_KINDS and frame.f_code.co_name in STORE_METHODS:
             found = f"{kind}_{frame.f_code.co_name}"
@@ -264,59 +239,6 @@ def _on_request_finished(sender: Flask, response: Response, **_: Any) -> None:
             LOGINS_COMPLETED.inc()
 
 
-def login_started() -> None:
-    LOGINS_STARTED.inc()
-
-
-# -- /metrics -----------------------------------------------------------------------------
-
-
-class MetricsUnauthorized(errors.PageroError):
-    status = 401
-    code = "metrics_unauthorized"
-    title = "Metrics need a bearer token"
-    restart_login = False
-
-
-@bp.get("/metrics")
-def scrape():
-    """The metrics of every worker, for a scraper that sends the configured token."""
-    expected = current_app.config["PAGERO_SETTINGS"].metrics_token
-    if not expected:
-        abort(404)
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not _same_secret(given.strip(), expected):
-        log.warning("metrics: scrape refused (%s)", "wrong token" if given else "no token")
-        response = errors.render_error(
-            MetricsUnauthorized("Send Authorization: Bearer <METRICS_TOKEN>.")
-        )
-        # RFC 6750 section 3: a 401 names the scheme it expects.
-        response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
-    # Prometheus' text format, or OpenMetrics when the scraper asks for it.
-    encode, content_type = choose_encoder(request.headers.get("Accept"))
-    return Response(
-        encode(_registry()),
-        headers={"Content-Type": content_type, "Cache-Control": "no-store"},
-    )
-
-
-def _same_secret(given: str, expected: str) -> bool:
-    """Constant time, length included: ``compare_digest`` of two equal-length digests."""
-    digest = lambda text: hashlib.sha256(text.encode()).digest()  # noqa: E731
-    return hmac.compare_digest(digest(given), digest(expected))
-
-
-def _registry():
-    """Every worker's files under gunicorn; this process's registry otherwise."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return REGISTRY
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry)
-    return registry
-
-
 def init_app(app: Flask, settings: Settings) -> None:
-    app.register_blueprint(bp)
     request_finished.connect(_on_request_finished, app)
     IN_FLIGHT_LIMIT.set(settings.max_in_flight)

@@ -19,8 +19,9 @@ from urllib.parse import urlsplit
 from flask import Response, has_request_context, redirect, request
 
 from config import Settings
+from pagero_oauth import errors
 
-from . import errors
+from .extension import pagero
 
 CSRF_KEY = "csrf_token"
 
@@ -150,8 +151,6 @@ def page_policy() -> str:
     /login goes on to Pagero's login page, and POST /logout may go on to Pagero's
     end-session endpoint, so their origins are allowed.
     """
-    from .pagero_client import pagero
-
     # Never read the metadata just to write a header: use what is known now. Before
     # it is read its endpoints are unknown, and the configured ones stand in for this
     # header only (an origin a form may go on to; nothing is sent there).

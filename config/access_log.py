@@ -6,7 +6,7 @@ WSGI environ entry, a formatted date and the Basic-auth user, on every request.
 Under load that was 12 % of the CPU of a ``/healthz`` answer and 7 % of an API
 call's (``py-spy --gil`` on a worker), while our line uses six of them. So the
 line is written directly. It is the line gunicorn's own logger prints for
-:data:`ACCESS_LOG_FORMAT` (``tests/test_gunicorn.py`` compares the two):
+:data:`ACCESS_LOG_FORMAT` (``tests/integration/test_gunicorn.py`` compares the two):
 
     127.0.0.1 "GET /profile HTTP/1.1" 200 5120 3ms rid=4f0c...
 

@@ -3,13 +3,19 @@
 Each parser takes the raw string from the environment and returns the typed
 value, or raises ``ValueError`` with a sentence that says what is expected.
 The sentence ends up in the start-up error next to the variable's name.
+
+URL and Redis URL forms are the protocol core's own rules (:mod:`pagero_oauth.urls`,
+:mod:`pagero_oauth.stores.redis_url`): configuration and server metadata are checked alike.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
+
+from pagero_oauth.stores.redis_url import parse_redis_url as parse_redis_url
+from pagero_oauth.urls import is_https as is_https
+from pagero_oauth.urls import parse_url as parse_url
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -55,139 +61,6 @@ def parse_non_negative_int(raw: str) -> int:
     if value < 0:
         raise ValueError("expected a whole number of 0 or more")
     return value
-
-
-def parse_url(raw: str) -> str:
-    """An absolute http(s) URL without fragment (RFC 6749 section 3.1.2)."""
-    value = raw.strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("expected an absolute http:// or https:// URL")
-    if parts.fragment or value.endswith("#"):
-        raise ValueError("expected a URL without a #fragment (RFC 6749 section 3.1.2)")
-    if parts.username or parts.password:
-        raise ValueError("expected a URL without user:password@")
-    return value
-
-
-#: The forms REDIS_URL takes, said in every message about one.
-REDIS_URL_FORMS = (
-    "redis://host:port/db, rediss://host:port/db (TLS), unix:///path/redis.sock, "
-    "redis+sentinel://host:port,host:port/master-name[/db] (Sentinel) or "
-    "redis+cluster://host:port,host:port (Cluster)"
-)
-#: Port of a node listed without one, per form.
-_DEFAULT_PORTS = {"redis+sentinel": 26379, "redis+cluster": 6379}
-
-
-@dataclass(frozen=True)
-class RedisTarget:
-    """What a ``redis+sentinel://`` or ``redis+cluster://`` URL names.
-
-    ``redis://``, ``rediss://`` and ``unix://`` go to redis-py's own ``from_url`` as
-    they are; these two forms list several nodes, which ``from_url`` cannot read.
-    """
-
-    kind: str  # "sentinel" or "cluster"
-    nodes: tuple[tuple[str, int], ...] = field(repr=False)
-    service: str | None = None  # the Sentinel master name
-    db: int = 0
-    username: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
-
-
-def parse_redis_url(raw: str) -> str:
-    """Any form of :data:`REDIS_URL_FORMS`; the message names what is wrong."""
-    value = raw.strip()
-    scheme = value.partition("://")[0].lower() if "://" in value else ""
-    if scheme in _DEFAULT_PORTS:
-        split_redis_url(value)
-        return value
-    if scheme not in ("redis", "rediss", "unix"):
-        # Never the value itself: it may hold a password.
-        named = f"unknown scheme {scheme!r}" if scheme else "no scheme"
-        raise ValueError(f"{named}: expected {REDIS_URL_FORMS}")
-    parts = urlsplit(value)
-    if scheme == "unix":
-        if not parts.path:
-            raise ValueError("expected the socket's path: unix:///path/redis.sock")
-        return value
-    if "," in parts.netloc:
-        raise ValueError(
-            "several hosts need redis+sentinel://host:port,host:port/master-name or "
-            "redis+cluster://host:port,host:port"
-        )
-    if not parts.hostname:
-        raise ValueError(f"expected a host: {scheme}://host:6379/0")
-    _port_of(parts.netloc.rpartition("@")[2], 6379)
-    _db_of(parts.path.strip("/"))
-    return value
-
-
-def split_redis_url(value: str) -> RedisTarget:
-    """The nodes, master name, database and credentials of a Sentinel or Cluster URL."""
-    scheme, _, rest = value.partition("://")
-    scheme = scheme.lower()
-    kind = scheme.removeprefix("redis+")
-    netloc, _, path = rest.partition("/")
-    if "?" in path or "?" in netloc or "#" in rest:
-        raise ValueError(f"expected no ?query or #fragment in a {scheme}:// URL")
-    userinfo, _, hosts = netloc.rpartition("@")
-    username, _, password = userinfo.partition(":")
-    nodes = []
-    for host in hosts.split(","):
-        if not host.strip():
-            raise ValueError(f"expected host:port,host:port after {scheme}://, got an empty host")
-        nodes.append(_node(host.strip(), _DEFAULT_PORTS[scheme]))
-    segments = [unquote(s) for s in path.split("/")] if path else []
-    service, db = None, 0
-    if kind == "sentinel":
-        if not segments or not segments[0]:
-            raise ValueError(
-                "expected the master's name after the sentinels: "
-                "redis+sentinel://host:26379,host:26379/mymaster"
-            )
-        if len(segments) > 2:
-            raise ValueError("expected redis+sentinel://hosts/master-name or .../master-name/db")
-        service = segments[0]
-        db = _db_of(segments[1]) if len(segments) == 2 else 0
-    elif any(segments):
-        raise ValueError("expected no /path: a Redis Cluster has only database 0")
-    return RedisTarget(
-        kind=kind,
-        nodes=tuple(nodes),
-        service=service,
-        db=db,
-        username=unquote(username) or None,
-        password=unquote(password) or None,
-    )
-
-
-def _node(host: str, default_port: int) -> tuple[str, int]:
-    if host.startswith("["):  # [IPv6]:port
-        name, _, after = host[1:].partition("]")
-        return name, _port_of(f"x{after}", default_port)
-    name = host.rpartition(":")[0] if ":" in host else host
-    if not name:
-        raise ValueError(f"expected host:port, got {host!r}")
-    return name, _port_of(host, default_port)
-
-
-def _port_of(hostport: str, default: int) -> int:
-    if hostport.endswith("]") or ":" not in hostport:
-        return default
-    raw = hostport.rpartition(":")[2]
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ValueError(f"expected a port number from 1 to 65535, got {raw!r}")
-    return int(raw)
-
-
-def _db_of(raw: str) -> int:
-    if raw == "":
-        return 0
-    if not raw.isdigit():
-        raise ValueError(f"expected a database number after the host (e.g. /0), got {raw!r}")
-    return int(raw)
 
 
 def parse_key_prefix(raw: str) -> str:
@@ -287,7 +160,3 @@ def low_entropy(key: str) -> str | None:
             if run >= MAX_REPEATED_RUN:
                 return "it repeats one character or a short pattern"
     return None
-
-
-def is_https(url: str) -> bool:
-    return urlsplit(url).scheme == "https"

@@ -105,12 +105,12 @@ def on_starting(server) -> None:
         # A Redis certificate the CA bundle does not trust never heals: said once, here.
         # (Only then is the app imported in the master: the workers load it themselves.)
         if settings.session_backend == "redis" and settings.redis_url.startswith("rediss://"):
-            from app.redis_client import startup_problem
+            from pagero_oauth.stores.redis_client import startup_problem
 
             if problem := startup_problem(settings):
                 raise ConfigError(settings.profile, {"REDIS_URL": problem})
     except ConfigError as exc:
-        sys.stderr.write(f"{exc}\n(python -m app.doctor explains each variable)\n")
+        sys.stderr.write(f"{exc}\n(python -m app.qa.doctor explains each variable)\n")
         on_exit(server)
         sys.exit(2)
 

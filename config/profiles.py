@@ -12,9 +12,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import fields as f
-from .base import WEAK_SECRET_KEYS
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+#: Values that must never protect a real deployment.
+WEAK_SECRET_KEYS = {"dev", "secret", "changeme", "change-me", "sandbox", "development"}
 
 
 class BaseProfile:

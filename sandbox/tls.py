@@ -5,7 +5,7 @@ To rehearse the staging checklist on one machine, ``python -m sandbox --tls`` se
 sandbox over https with a certificate for ``localhost``, ``127.0.0.1`` and ``::1``, signed
 by a CA made here, once, into a folder (``SANDBOX_TLS_DIR``, default
 ``instance/sandbox-tls``). The app trusts that CA, and only it, through
-``REQUESTS_CA_BUNDLE=<folder>/ca.pem`` (app/http_pool.py); a browser trusts it once its
+``REQUESTS_CA_BUNDLE=<folder>/ca.pem`` (pagero_oauth/http.py); a browser trusts it once its
 ``ca.pem`` is imported (docs/staging-qa.md, "Rehearse on your machine").
 
 The files are kept: the next run reuses them while they are valid, so a CA imported into a

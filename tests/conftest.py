@@ -20,7 +20,7 @@ import urllib3
 from flask import Flask
 
 from app import create_app
-from app.pagero_client import pagero
+from app.extension import pagero
 from sandbox import create_sandbox
 from sandbox.serving import RunningSandbox, serve_in_thread
 from sandbox.tls import LocalCertificates, ensure_local_certificates
@@ -52,7 +52,7 @@ def sso_app(ports) -> Flask:
             ),
             "SANDBOX_SLOW_SECONDS": "3",
             "SANDBOX_LARGE_DOCUMENT_BYTES": str(2 * 1024 * 1024),
-            # user001 ... for the load tests (tests/test_load_isolation.py).
+            # user001 ... for the load tests (tests/integration/test_load_isolation.py).
             "SANDBOX_EXTRA_USERS": "60",
         }
     )

@@ -43,7 +43,7 @@ def sign(key, claims: dict, alg: str = "RS256", kid: str = "k1") -> str:
 
 #: App settings under which every API call refreshes its access token first. The
 #: sandbox's tokens live 600 s (``expires_in``); a margin a second shorter is honoured
-#: (a margin as long as the token's life would be capped, app/tokens.py
+#: (a margin as long as the token's life would be capped, pagero_oauth/tokens.py
 #: ``refresh_margin``), and a moment after it is issued a token has at most 599 whole
 #: seconds left, so it is always within the margin.
 REFRESH_EVERY_CALL = {"PAGERO_REFRESH_MARGIN": "599"}
