@@ -16,10 +16,12 @@ import statistics
 import time
 from pathlib import Path
 
-from app import api_proxy
+from app.proxy import views as api_proxy
 from wsgi import app
 
 _TIMES: dict[str, list[float]] = {}
+#: The proxy's view, by its endpoint name.
+VIEW = next(e for e in app.view_functions if e.endswith(".proxy"))
 
 
 def _timed(stage: str, fn):
@@ -42,12 +44,12 @@ def _dump(*_args) -> None:
 api_proxy.call_api = _timed("upstream call", api_proxy.call_api)
 api_proxy._read_small = _timed("read the answer", api_proxy._read_small)
 api_proxy.log_call = _timed("log line", api_proxy.log_call)
-store = app.extensions["token_store"]
+store = app.extensions["pagero"].stores.tokens
 store.get = _timed("token store read", store.get)
 interface = app.session_interface
 interface.open_session = _timed("open session", interface.open_session)
 interface.save_session = _timed("save session", interface.save_session)
-app.view_functions["api_proxy.proxy"] = _timed("view", app.view_functions["api_proxy.proxy"])
+app.view_functions[VIEW] = _timed("view", app.view_functions[VIEW])
 _wsgi_app = app.wsgi_app
 
 
