@@ -42,7 +42,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from config import ConfigError, Settings
-from pagero_oauth import discovery, errors, logins
+from pagero_oauth import errors, logins
+from pagero_oauth import metadata as metadata_doc
 from pagero_oauth.http import pooled_session
 
 from .doctor_login import authorization_request, check_authorization_request, check_issuer
@@ -195,7 +196,7 @@ def check_metadata(report: Report, s: Settings, probe: Probe) -> tuple[Settings,
         report.add("Server metadata", "fail", "PAGERO_METADATA_URL", reached.detail)
         return s, False
     try:
-        metadata = discovery.ServerMetadata.parse(
+        metadata = metadata_doc.ServerMetadata.parse(
             reached.response.json(), expected_issuer=s.issuer, https_only=s.profile != "sandbox"
         )
     except ValueError as exc:
@@ -207,7 +208,7 @@ def check_metadata(report: Report, s: Settings, probe: Probe) -> tuple[Settings,
         "PAGERO_METADATA_URL",
         f"{reached.detail}; issuer is PAGERO_ISSUER; lists {', '.join(sorted(metadata.endpoints))}",
     )
-    return discovery.apply(s, metadata), True
+    return metadata_doc.apply(s, metadata), True
 
 
 # -- 3. endpoints ---------------------------------------------------------------------------

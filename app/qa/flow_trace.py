@@ -42,7 +42,7 @@ from config import Settings
 from pagero_oauth.stores import TraceStore
 
 from ..extension import pagero
-from . import trace_events
+from . import trace_events, trace_wire
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def _on_response(response, *args, **kwargs):
     """``requests`` response hook on the app's pooled session."""
     try:
         if enabled():
-            for item in trace_events.wire_events(response):
+            for item in trace_wire.wire_events(response):
                 _collect(item)
     except Exception as exc:  # the trace must never break a request
         log.warning("flow trace: call not recorded (%s)", type(exc).__name__)
@@ -200,7 +200,7 @@ def unanswered_token_call(exc: Exception, started: float) -> None:
         token_url = trace_events.known_settings().token_url
         if sent is None or (sent.url or "").split("?")[0] != token_url:
             return
-        kind, request_event = trace_events.token_request_event(sent, started)
+        kind, request_event = trace_wire.token_request_event(sent, started)
         ms = (time.time() - started) * 1000
         why = type(exc).__name__
         _collect(request_event)

@@ -13,14 +13,9 @@ from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from config import load_settings
 from pagero_oauth import errors
-from pagero_oauth.discovery import (
-    Discovery,
-    EndpointUnknown,
-    MetadataRefused,
-    ServerMetadata,
-    apply,
-)
+from pagero_oauth.discovery import Discovery, EndpointUnknown
 from pagero_oauth.id_token import LEEWAY_SECONDS, KeyCache, allowed_algorithms, validate
+from pagero_oauth.metadata import MetadataRefused, ServerMetadata, apply
 from tests.factories import CLIENT, GOOD_KEY, ISSUER, id_claims, sign
 
 
