@@ -7,8 +7,6 @@ Every wait is bounded in time.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import shutil
 import socket
 import subprocess
@@ -17,11 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from sandbox.tls import ensure_local_certificates
 from tests.servers import RedisServer, free_port
 
 
@@ -156,90 +151,16 @@ class SentinelUnderTest:
 # -- TLS -------------------------------------------------------------------------------
 
 
-def _key():
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _pem_key(key) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def make_ca(folder: Path, name: str) -> tuple[Path, object, x509.Certificate]:
-    """A self-signed CA; returns its PEM path, key and certificate."""
-    key = _key()
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.crt"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path, key, cert
-
-
-def make_server_cert(folder: Path, ca_key, ca_cert: x509.Certificate) -> tuple[Path, Path]:
-    """A server certificate for 127.0.0.1 and localhost signed by the CA: (cert, key)."""
-    key = _key()
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "redis.crt", folder / "redis.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(_pem_key(key))
-    key_path.chmod(0o600)
-    return cert_path, key_path
-
-
 class TlsRedisUnderTest:
     """``redis-server`` answering only TLS (``--port 0``), its certificate signed by a
-    private CA (``ca``); ``other_ca`` signed nothing this server shows."""
+    private CA (``ca``); ``other_ca`` signed nothing this server shows. Both are made as
+    the sandbox makes its own (:func:`sandbox.tls.ensure_local_certificates`)."""
 
     def __init__(self, folder: Path):
-        self.ca, ca_key, ca_cert = make_ca(folder, "private-ca")
-        self.other_ca, _, _ = make_ca(folder, "other-ca")
-        cert, key = make_server_cert(folder, ca_key, ca_cert)
+        local = ensure_local_certificates(folder / "private-ca")
+        self.ca = local.ca_cert
+        self.other_ca = ensure_local_certificates(folder / "other-ca").ca_cert
+        cert, key = local.cert, local.key
         self.tls_port = free_port()
         self.server = RedisServer(
             folder / "data",
