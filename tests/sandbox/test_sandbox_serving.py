@@ -6,7 +6,6 @@ import asyncio
 import logging
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+
+from tests.many_connections import fetch, run
+from tests.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,15 +115,9 @@ def test_access_log_prints_method_path_and_status_without_query_string(live_sand
     assert not any("?" in line or params["code"] in line for line in lines)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_python_m_sandbox_serves_prints_users_and_stops_cleanly(sandbox_free_environ, stop_signal):
-    port = _free_port()
+    port = free_port()
     env = {**sandbox_free_environ, "SANDBOX_PORT": str(port), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "sandbox"],
@@ -181,7 +177,7 @@ WAITING_CALLS = 1000
 @contextmanager
 def _python_m_sandbox(environ: dict[str, str], **settings: str) -> Iterator[tuple[int, int]]:
     """``python -m sandbox`` on a free port; yields (port, pid) once it serves."""
-    port = _free_port()
+    port = free_port()
     env = {**environ, "SANDBOX_PORT": str(port), "PYTHONUNBUFFERED": "1", **settings}
     process = subprocess.Popen(
         [sys.executable, "-m", "sandbox"],
@@ -215,21 +211,10 @@ def _threads(pid: int) -> int:
 async def _call_at_once(port: int, token: str, pid: int, calls: int) -> tuple[list[int], int]:
     """``calls`` API calls on as many connections at once: their statuses, and the most
     threads the sandbox ran meanwhile."""
-    request = (
-        f"GET /api/document/v1/documents?limit=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    ).encode()
+    path = "/api/document/v1/documents?limit=1"
 
     async def call() -> int:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            writer.write(request)
-            await writer.drain()
-            status_line = await reader.readline()
-            await reader.read()  # to the end: the whole answer came
-            return int(status_line.split()[1])
-        finally:
-            writer.close()
+        return (await fetch(port, path, {"Authorization": f"Bearer {token}"})).status
 
     most_threads = 0
 
@@ -254,11 +239,9 @@ def test_python_m_sandbox_keeps_a_thousand_delayed_calls_waiting_without_a_threa
         base = f"http://127.0.0.1:{port}"
         token = _exchange(base, _login_over_http(base, requests.Session())["code"])
         started = time.monotonic()
-        # A thread of its own: another test may have left this one an event loop.
-        with ThreadPoolExecutor(max_workers=1) as client:
-            statuses, most_threads = client.submit(
-                lambda: asyncio.run(_call_at_once(port, token["access_token"], pid, WAITING_CALLS))
-            ).result()
+        statuses, most_threads = run(
+            lambda: _call_at_once(port, token["access_token"], pid, WAITING_CALLS)
+        )
         elapsed = time.monotonic() - started
     assert statuses == [200] * WAITING_CALLS
     assert elapsed >= 1.0  # the delay was applied...
