@@ -35,10 +35,11 @@ class RedisStore(Store):
     The lease is short (:data:`LOCK_LEASE`): a worker killed while it holds the lock
     (OOM killer, ``SIGKILL``, a lost machine) blocks its session for a few seconds,
     not for the longest refresh imaginable. A live holder that waits longer on a slow
-    token endpoint keeps the lock: a companion thread (a greenlet under gevent)
-    extends the lease every third of it (compare-and-pexpire) until the ``with``
-    block ends. Only a holder that can no longer reach Redis for a whole lease loses
-    it, and then Redis is down for everyone anyway.
+    token endpoint keeps the lock: one renewer per process (:class:`_Leases`, a thread,
+    a greenlet under gevent) extends every lease held every third of it
+    (compare-and-pexpire) until its ``with`` block ends. Only a holder that can no
+    longer reach Redis for a whole lease loses it, and then Redis is down for everyone
+    anyway.
     """
 
     #: Seconds the lock outlives a holder that stopped renewing it (a dead worker).
@@ -57,7 +58,8 @@ class RedisStore(Store):
         self.redis = client
         self.prefix = prefix
         self._release = client.register_script(self._RELEASE)
-        self._renew = client.register_script(self._RENEW)
+        # Shared with the store's siblings (copy.copy): one renewer for all their locks.
+        self._leases = _Leases(client.register_script(self._RENEW))
 
     def redis_key(self, key: str) -> str:
         """The Redis key of record ``key`` (:func:`slot_tag`)."""
@@ -98,29 +100,12 @@ class RedisStore(Store):
             if time.monotonic() >= deadline:
                 raise LockTimeout(self.kind)  # never the key: it is a session id
             time.sleep(0.01)
-        done = threading.Event()
-        renewer = threading.Thread(
-            target=self._keep, args=(name, owner, lease_ms, done), daemon=True
-        )
-        renewer.start()
+        self._leases.hold(name, owner, lease_ms)
         try:
             yield
         finally:
-            done.set()
+            self._leases.let_go(name)
             self._release(keys=[name], args=[owner])
-
-    def _keep(self, name: str, owner: str, lease_ms: int, done: threading.Event) -> None:
-        """Extend the lease while the holder lives; stop once it let go or lost the lock.
-
-        ``threading`` is gevent's after monkey-patching, so this is a greenlet whose
-        wait lets the worker's other requests run; under plain threads, a thread.
-        """
-        while not done.wait(lease_ms / 3000):
-            try:
-                if not self._renew(keys=[name], args=[owner, lease_ms]):
-                    return  # released (or expired and taken): nothing of ours to keep
-            except Exception as exc:  # the holder goes on; Redis may be back
-                log.warning("refresh lock not renewed: %s", type(exc).__name__)
 
     def check(self) -> None:
         check_writable(self.redis, self.prefix)
@@ -149,3 +134,49 @@ class RedisTraceStore(TraceStore):
 
     def delete(self, key: str) -> None:
         self.redis.delete(self._key(key))
+
+
+class _Leases:
+    """The locks a process holds, and the one renewer that keeps their leases.
+
+    A renewer per lock would start a thread for every lock taken, the pending-login
+    locks of each ``/login`` included, though nearly all are let go within milliseconds.
+    This one runs while any lock is held, renews each every third of the lease, and
+    ends when none is left. ``threading`` is gevent's after monkey-patching, so under
+    gunicorn it is a greenlet whose sleep lets the worker's requests run.
+    """
+
+    def __init__(self, renew):
+        self._renew = renew
+        self._held: dict[str, tuple[str, int]] = {}  # lock key -> (owner token, lease ms)
+        self._guard = threading.Lock()
+        self._renewer: threading.Thread | None = None
+
+    def hold(self, name: str, owner: str, lease_ms: int) -> None:
+        with self._guard:
+            self._held[name] = (owner, lease_ms)
+            if self._renewer is None:
+                self._renewer = threading.Thread(
+                    target=self._keep, name="redis-lock-leases", daemon=True
+                )
+                self._renewer.start()
+
+    def let_go(self, name: str) -> None:
+        with self._guard:
+            self._held.pop(name, None)
+
+    def _keep(self) -> None:
+        while True:
+            with self._guard:
+                shortest = min((ms for _owner, ms in self._held.values()), default=0)
+            time.sleep(shortest / 3000)
+            with self._guard:
+                held = list(self._held.items())
+                if not held:
+                    self._renewer = None
+                    return
+            for name, (owner, lease_ms) in held:
+                try:
+                    self._renew(keys=[name], args=[owner, lease_ms])
+                except Exception as exc:  # the holder goes on; Redis may be back
+                    log.warning("refresh lock not renewed: %s", type(exc).__name__)
