@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import http.client
 import ssl
+import subprocess
+import sys
+import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +21,7 @@ import pytest
 import urllib3
 from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 
-from pagero_oauth.http import closed_before_answer
+from pagero_oauth.http import FreshResendPool, closed_before_answer
 from sandbox.token_endpoint import TOKEN_PATH
 from tests.idle_closing_server import IdleClosingServer
 
@@ -90,6 +93,45 @@ def test_a_proxied_post_on_a_closed_kept_alive_connection_is_not_sent_again(
     assert lost.status_code == 502
     assert lost.json()["type"] == "urn:pagero-client:error:api_unavailable"
     assert sandbox.uploads == {}
+
+
+@pytest.mark.parametrize("idle_closing", ["timer"], indirect=True)
+def test_a_connection_the_server_closed_while_pooled_is_not_reused(idle_closing):
+    """The pool's check before reuse (pagero_oauth/http.py CheckedIdleConnection) sees
+    a close that has arrived: the next call, even one never sent twice, goes out on a
+    new connection and succeeds."""
+    pool = FreshResendPool("127.0.0.1", idle_closing.port, maxsize=1)
+    first = pool.urlopen("POST", TOKEN_PATH, body=b"grant_type=x", retries=False)
+    assert first.status in (400, 401)  # the sandbox's refusal: an answer all the same
+    time.sleep(IDLE + 0.3)  # the server has closed the kept-alive connection by now
+    second = pool.urlopen("POST", TOKEN_PATH, body=b"grant_type=x", retries=False)
+    assert second.status == first.status
+    assert idle_closing.connections == 2
+
+
+def test_the_check_before_reuse_does_not_yield_to_other_greenlets():
+    """Under gevent's patching the check asks the OS, not gevent's ``poll``: it
+    neither yields to the event loop nor sends the call to the back of its queue."""
+    script = textwrap.dedent(
+        """
+        from gevent import monkey; monkey.patch_all()
+        import socket, gevent
+        from pagero_oauth.http import CheckedIdleConnection
+        server = socket.create_server(("127.0.0.1", 0))
+        conn = CheckedIdleConnection("127.0.0.1", server.getsockname()[1])
+        conn.connect()
+        ran = []
+        gevent.spawn(ran.append, "other greenlet")
+        assert conn.is_connected
+        assert ran == [], "the check yielded to the event loop"
+        peer, _ = server.accept(); peer.close()
+        gevent.sleep(0.1)
+        assert not conn.is_connected, "a closed connection looked alive"
+        print("ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr
 
 
 @pytest.mark.parametrize(
