@@ -56,6 +56,13 @@ keepalive = _whole("GUNICORN_KEEPALIVE", "5")
 #: Seconds a client may stay silent while it sends its body or reads the answer; then the
 #: connection is closed (a body that never arrives does not hold a connection forever).
 client_timeout = _whole("GUNICORN_CLIENT_TIMEOUT", "30")
+# New connections a worker takes from the listening socket each turn of its event loop.
+# gunicorn sets 1 when there are several workers, to spread connections between them; but
+# a worker busy with hundreds of calls turns its loop only a few times a second, and a
+# burst of new connections (a load balancer opening its pool, every health probe) then
+# waits seconds in the kernel's queue. 100 is gevent's own default. The workers still
+# share the load: an idle one wakes first and takes the waiting connections.
+accept_batch = _whole("GUNICORN_ACCEPT_BATCH", "100")
 # Workers prove they are alive by touching a file after every request. In memory,
 # not on a container's disk layer (gunicorn's own advice for Docker); gunicorn
 # creates the file with mkstemp, so a shared folder is safe.
@@ -157,32 +164,63 @@ def on_exit(server) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """On SIGTERM, close this worker's listening socket at once, then drain as usual.
+    """Two changes to how gevent's servers in this worker take connections.
 
-    The master closes its copy of the listening socket when it is told to stop, but
-    every worker holds one too, and gunicorn's gevent worker closes its own only when
-    its heartbeat loop next wakes (up to a second later). Until then the kernel keeps
-    completing new connections and the worker keeps taking them. Closing the worker's
-    servers in the signal handler makes the port refuse new connections as soon as
-    every worker got the signal, so a load balancer moves on; requests already in
-    flight go on, and the worker waits for them up to ``GUNICORN_GRACEFUL_TIMEOUT``.
+    * On SIGTERM, close this worker's listening socket at once, then drain as usual.
+      The master closes its copy of the listening socket when it is told to stop, but
+      every worker holds one too, and gunicorn's gevent worker closes its own only when
+      its heartbeat loop next wakes (up to a second later). Until then the kernel keeps
+      completing new connections and the worker keeps taking them. Closing the worker's
+      servers in the signal handler makes the port refuse new connections as soon as
+      every worker got the signal, so a load balancer moves on; requests already in
+      flight go on, and the worker waits for them up to ``GUNICORN_GRACEFUL_TIMEOUT``.
+      (``close()`` is gevent's own "stop accepting and close the listener", and the
+      worker's later ``close()`` of the same server is harmless.)
+    * Once the servers run, each takes up to ``GUNICORN_ACCEPT_BATCH`` connections per
+      turn of the event loop instead of gunicorn's one (see ``accept_batch`` above).
 
     The servers are local to the worker's ``run()``, so they are found among live
-    objects; ``close()`` is gevent's own "stop accepting and close the listener", and
-    the worker's later ``close()`` of the same server is harmless.
+    objects (:func:`_servers`); gunicorn offers no hook that sees them.
     """
-    import gc
     import signal
 
-    from gevent.server import StreamServer
+    import gevent
 
     previous = signal.getsignal(signal.SIGTERM)
 
     def stop_accepting(signum, frame):
-        for server in [o for o in gc.get_objects() if isinstance(o, StreamServer)]:
+        for server in _servers():
             if not server.closed:
                 server.close()
         worker.log.info("worker %s: listening socket closed, draining", worker.pid)
         previous(signum, frame)
 
     signal.signal(signal.SIGTERM, stop_accepting)
+    gevent.spawn(_accept_in_batches, worker)
+
+
+def _servers() -> list:
+    """This worker's gevent servers (one per listening socket)."""
+    import gc
+
+    from gevent.server import StreamServer
+
+    return [o for o in gc.get_objects() if isinstance(o, StreamServer)]
+
+
+def _accept_in_batches(worker) -> None:
+    """Set ``max_accept`` on the worker's servers once ``run()`` has made them (it makes
+    them before its first wait, which is when this greenlet first runs)."""
+    import gevent
+
+    while not (servers := _servers()):
+        if not worker.alive:
+            return
+        gevent.sleep(0.05)
+    for server in servers:
+        server.max_accept = accept_batch
+    worker.log.info(
+        "worker %s: takes up to %s new connections per turn of its event loop",
+        worker.pid,
+        accept_batch,
+    )

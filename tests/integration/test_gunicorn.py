@@ -46,6 +46,8 @@ def test_full_login_under_gunicorn_with_two_workers(gunicorn_app, sandbox):
     assert '"GET /callback HTTP/1.1" 303' in log  # the access log has the path...
     assert re.search(r'"GET /profile HTTP/1.1" 200 \d+ \d+ms rid=[0-9a-f]{32}', log)
     assert "/callback?" not in log  # ...never its query string
+    # Each worker takes new connections in batches (config/gunicorn.py, accept_batch).
+    assert log.count("new connections per turn of its event loop") == 2
     for secret in sandbox.issued_secrets():
         assert secret not in log
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -19,7 +23,7 @@ import pytest
 from bench.slow_api import serve_in_thread as slow_api
 from tests.browser import Browser
 from tests.many_connections import cookie_header, fetch, run
-from tests.servers import gunicorn
+from tests.servers import ROOT, gunicorn
 
 DOCS = "/api-proxy/document/v1/documents"
 JSON = {"Accept": "application/json"}
@@ -207,3 +211,37 @@ def test_a_refresh_waiting_on_a_slow_token_endpoint_delays_no_other_session(
     assert [a.status for a in refreshed] == [200, 200]
     assert min(a.seconds for a in refreshed) >= 2.5  # they did wait for the slow refresh
     assert sandbox.counts["refresh_token"] == 1
+
+
+def test_a_worker_takes_new_connections_in_batches_not_one_per_turn_of_its_loop():
+    """gunicorn lets each of several gevent workers take ONE new connection per turn of
+    its event loop; a worker busy with hundreds of calls turns it a few times a second,
+    and a burst of new connections (health probes included) then waits seconds in the
+    kernel's queue (``make bench-slow``). config/gunicorn.py raises it to
+    ``GUNICORN_ACCEPT_BATCH`` once the worker's server runs."""
+    script = textwrap.dedent(
+        """
+        from gevent import monkey; monkey.patch_all()
+        import types, gevent
+        from gevent.server import StreamServer
+        import config.gunicorn as conf
+        said = []
+        log = types.SimpleNamespace(info=lambda text, *args: said.append(text % args))
+        worker = types.SimpleNamespace(alive=True, pid=7, log=log)
+        gevent.spawn(conf._accept_in_batches, worker)  # as post_worker_init does
+        gevent.sleep(0.1)  # the worker's run() makes its server after the hook
+        server = StreamServer(("127.0.0.1", 0), lambda sock, address: None)
+        server.max_accept = 1  # what gunicorn sets when there are several workers
+        server.start()
+        gevent.sleep(0.2)
+        print(server.max_accept, said)
+        """
+    )
+    env = {**os.environ, "GUNICORN_ACCEPT_BATCH": "37"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert done.stdout.split(" ", 1) == [
+        "37",
+        "['worker 7: takes up to 37 new connections per turn of its event loop']\n",
+    ], done.stderr
