@@ -11,6 +11,9 @@ cannot keep 400 connections busy on two cores without becoming the bottleneck it
 * ``/healthz`` polled every 50 ms during the 400-connection run through the app: its p99
   and worst answer time (a liveness probe must never wait behind Pagero);
 * the app workers' largest resident set during that run;
+* the same ``wrk`` runs against ``bench/bare_proxy.py`` (Flask and one urllib3 call, no
+  session, token or rule) under the same gunicorn settings: the ceiling this stack puts
+  on any proxy, against which the app's own figures are read;
 * logins per second with the sandbox's token endpoint answering after 200 ms
   (``SANDBOX_TOKEN_DELAY_MS``) and 200 logins at once.
 
@@ -157,9 +160,23 @@ def measure(args: argparse.Namespace, folder: Path) -> dict:
         bearer = "Authorization: Bearer bench"
         direct_url = f"http://127.0.0.1:{api_port}{PATH}"
         proxied_url = f"http://127.0.0.1:{app_port}/api-proxy{PATH}"
+        bare_port = servers.free_port()
+        stack.enter_context(
+            servers.app(
+                bare_port,
+                sso_port,
+                folder,
+                args.workers,
+                wsgi="bench.bare_proxy:app",
+                PAGERO_API_BASE_URL=f"http://127.0.0.1:{api_port}",
+            )
+        )
+        bare_url = f"http://127.0.0.1:{bare_port}/api-proxy{PATH}"
         for connections in (100, 400):
             wrk(proxied_url, connections, 2, cookie)  # warm up: connections to the API
+            wrk(bare_url, connections, 2, bearer)
             out[f"direct {connections}"] = wrk(direct_url, connections, args.seconds, bearer)
+            out[f"bare {connections}"] = wrk(bare_url, connections, args.seconds, bearer)
             if connections == 400:
                 with Poller(app_port) as poller, RssPeak(app.pid) as rss:
                     out["proxied 400"] = wrk(proxied_url, connections, args.seconds, cookie)
@@ -195,19 +212,27 @@ def report(r: dict, args: argparse.Namespace) -> str:
     lines = [
         f"Slow Pagero: API answering after {args.delay_ms:.0f} ms, wrk {args.seconds} s per row "
         f"({os.cpu_count()} CPUs; app: gunicorn {args.workers} gevent workers)",
-        f"{'':34}{'direct':>12}{'/api-proxy':>12}{'ratio':>8}",
+        f"{'':34}{'direct':>10}{'/api-proxy':>12}{'ratio':>7}{'bare':>9}{'ratio':>7}",
     ]
-    for n in (100, 400):
-        d, p = r[f"direct {n}"], r[f"proxied {n}"]
-        lines.append(
-            f"{f'{n} connections: req/s':34}{d['req/s']:>12.0f}{p['req/s']:>12.0f}"
-            f"{p['req/s'] / d['req/s']:>8.2f}"
+
+    def row(label: str, direct: float, app: float, bare: float, fmt: str) -> str:
+        return (
+            f"{label:34}{direct:>10{fmt}}{app:>12{fmt}}{app / direct:>7.2f}"
+            f"{bare:>9{fmt}}{bare / direct:>7.2f}"
         )
+
+    for n in (100, 400):
+        d, p, b = r[f"direct {n}"], r[f"proxied {n}"], r[f"bare {n}"]
+        lines.append(row(f"{n} connections: req/s", d["req/s"], p["req/s"], b["req/s"], ".0f"))
         for q in ("p50", "p99"):
-            lines.append(
-                f"{f'{n} connections: {q} (ms)':34}{d[q]:>12.1f}{p[q]:>12.1f}{p[q] / d[q]:>8.2f}"
-            )
-        lines.append(f"{f'{n} connections: errors':34}{d['errors']:>12}{p['errors']:>12}")
+            lines.append(row(f"{n} connections: {q} (ms)", d[q], p[q], b[q], ".1f"))
+        lines.append(
+            f"{f'{n} connections: errors':34}{d['errors']:>10}{p['errors']:>12}{b['errors']:>16}"
+        )
+    lines.append(
+        "(bare: bench/bare_proxy.py, Flask + one urllib3 call under the same gunicorn: "
+        "the ceiling of the stack)"
+    )
     lines += [
         f"{'/healthz during 400: p99 (ms)':34}{r['healthz p99 (ms)']:>24.1f}",
         f"{'/healthz during 400: worst (ms)':34}{r['healthz worst (s)'] * 1000:>24.1f}",
