@@ -46,6 +46,13 @@ log = logging.getLogger(__name__)
 
 #: Short timeouts: a Redis outage must become a 503 quickly, not a hung worker.
 TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 2}
+#: Connections one worker may hold to Redis at once: one per request it serves at once
+#: (``GUNICORN_WORKER_CONNECTIONS``' default). redis-py's own limit is 100 and the 101st
+#: command in flight fails (``MaxConnectionsError``) instead of waiting. Under gevent a
+#: command in flight keeps its connection until its greenlet's turn comes round again,
+#: which on a busy worker is hundreds of milliseconds, so 200 logins at once were enough
+#: to turn some into 503s. Connections open only as they are needed.
+MAX_CONNECTIONS = 1000
 #: What a store operation raises when Redis cannot serve it (RedisCluster raises a
 #: few outside RedisError, e.g. when no node holds a slot).
 REDIS_ERRORS = (RedisError, RedisClusterException)
@@ -67,11 +74,21 @@ def connect(url: str, sentinel_password: str | None = None) -> Any:
                 **TIMEOUTS,
             )
             return sentinels.master_for(
-                target.service, db=target.db, health_check_interval=30, **auth
+                target.service,
+                db=target.db,
+                health_check_interval=30,
+                max_connections=MAX_CONNECTIONS,
+                **auth,
             )
         nodes = [ClusterNode(host, port) for host, port in target.nodes]
-        return RedisCluster(startup_nodes=nodes, **auth, **TIMEOUTS)
-    options: dict[str, Any] = {**TIMEOUTS, "health_check_interval": 30}
+        return RedisCluster(
+            startup_nodes=nodes, max_connections=MAX_CONNECTIONS, **auth, **TIMEOUTS
+        )
+    options: dict[str, Any] = {
+        **TIMEOUTS,
+        "health_check_interval": 30,
+        "max_connections": MAX_CONNECTIONS,
+    }
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if scheme == "rediss" and bundle and "ssl_ca_certs" not in parse_qs(urlsplit(url).query):
         options["ssl_ca_certs"] = bundle

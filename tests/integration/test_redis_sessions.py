@@ -189,3 +189,26 @@ def test_pop_hands_a_record_to_exactly_one_of_many_concurrent_callers(backend, t
             t.join()
         assert got == [{"state": round_}]
         assert store.get(key) is None
+
+
+def test_hundreds_of_requests_in_a_redis_call_at_once_all_get_a_connection(redis_url):
+    """A worker serves up to GUNICORN_WORKER_CONNECTIONS requests at once, and under
+    gevent each may hold a Redis connection while it waits for its turn. redis-py's own
+    limit (100) made the 101st fail with MaxConnectionsError: 503s for 200 logins at
+    once (pagero_oauth/stores/redis_client.py, MAX_CONNECTIONS)."""
+    from pagero_oauth.stores.redis_client import connect
+
+    client = connect(redis_url)
+    calls = 150
+    barrier = threading.Barrier(calls)
+
+    def hold_a_connection(n: int) -> object:
+        barrier.wait()
+        return client.blpop([f"nothing:{n}"], timeout=1)  # each holds its connection 1 s
+
+    try:
+        with ThreadPoolExecutor(calls) as pool:
+            answers = list(pool.map(hold_a_connection, range(calls)))
+    finally:
+        client.close()
+    assert answers == [None] * calls
