@@ -4,8 +4,8 @@
   (``PAGERO_FLOW_TRACE``), :mod:`.trace_events` builds those steps, and
   :mod:`.trace_page` shows them at ``/trace``;
 * :mod:`.doctor` (``flask --app wsgi pagero doctor``, or ``python -m app.qa.doctor``)
-  checks a configuration against a real Pagero, with :mod:`.doctor_login` and
-  :mod:`.doctor_probe`.
+  checks a configuration against a real Pagero, with :mod:`.doctor_login`,
+  :mod:`.doctor_credentials` and :mod:`.doctor_probe`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ Checks, in the order a login needs them, and prints one readable report:
 5. the client credentials: a made-up code sent through the app's own Step 3
    (:meth:`PageroClient.exchange_code`) must come back ``invalid_grant`` ("this code is
    wrong"), not ``invalid_client`` ("who are you?"), which proves the client ID, secret
-   and ``PAGERO_TOKEN_AUTH_METHOD`` without a browser or a user.
+   and ``PAGERO_TOKEN_AUTH_METHOD`` without a browser or a user
+   (:func:`app.qa.doctor_credentials.check_credentials`).
 
 A server that does not answer costs one timeout: later requests to it are not sent, and
 the checks that need its answer are skipped with the reason (:mod:`app.qa.doctor_probe`).
@@ -30,9 +31,7 @@ without it. The client secret is never printed.
 
 from __future__ import annotations
 
-import secrets
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -42,10 +41,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from config import ConfigError, Settings
-from pagero_oauth import errors, logins
 from pagero_oauth import metadata as metadata_doc
 from pagero_oauth.http import pooled_session
 
+from .doctor_credentials import check_credentials
 from .doctor_login import authorization_request, check_authorization_request, check_issuer
 from .doctor_probe import Probe, Reached
 
@@ -247,60 +246,6 @@ def _check_jwks(reached: Reached) -> Reached:
     if reached.response.status_code != 200 or not isinstance(keys, list) or not keys:
         return Reached("fail", reached.detail + "; no JSON key set with keys")
     return Reached("ok", f"{reached.detail}; {len(keys)} key(s)")
-
-
-# -- 4. client credentials ------------------------------------------------------------------
-
-
-def check_credentials(
-    report: Report, app: Flask, token: Reached, token_unknown: bool, wait: tuple[float, float]
-) -> None:
-    """Step 3 with a made-up code, through the app's own client (same authentication).
-
-    Skipped when the token endpoint gave no usable answer above (``token``), or when the
-    app would take its address from metadata that could not be read (``token_unknown``):
-    the request would only wait for the same failure again.
-    """
-    name = "PAGERO_CLIENT_ID and _SECRET"
-    if token_unknown:
-        why = "the app takes PAGERO_TOKEN_URL from the server metadata, which was not read"
-        report.add("Client credentials", "skip", name, f"not checked: {why}")
-        return
-    if token.status != "ok":
-        report.add(
-            "Client credentials",
-            "skip",
-            name,
-            f"not checked: needs an answer from PAGERO_TOKEN_URL, which failed above ({token.why})",
-        )
-        return
-    client = app.extensions["pagero_client"]
-    settings = client.settings
-    made_up = logins.PendingLogin(state="doctor", created_at=time.time(), scope=settings.scope)
-    try:
-        client.exchange_code(made_up, "pagero-doctor-" + secrets.token_urlsafe(16), timeout=wait)
-    except errors.TokenEndpointRejectedClient:
-        report.add(
-            "Client credentials",
-            "fail",
-            name,
-            "invalid_client: Pagero does not accept them; check PAGERO_CLIENT_ID, "
-            f"PAGERO_CLIENT_SECRET and PAGERO_TOKEN_AUTH_METHOD ({settings.token_auth_method})",
-        )
-    except errors.TokenRequestError as exc:
-        if exc.code == "invalid_grant":
-            report.add(
-                "Client credentials",
-                "ok",
-                name,
-                "accepted: a made-up code came back invalid_grant, not invalid_client",
-            )
-        else:
-            report.add("Client credentials", "fail", name, f"{exc.code}: {exc.description}")
-    except errors.PageroError as exc:
-        report.add("Client credentials", "fail", name, f"{exc.code}: {exc.description}")
-    else:
-        report.add("Client credentials", "fail", name, "the token endpoint accepted a made-up code")
 
 
 def main(create_app: Callable[[], Flask]) -> int:
