@@ -118,7 +118,9 @@ def diagnose(app: Flask, timeout: float | None = None) -> Report:
     token_unknown = (
         configured.discovery and not metadata_read and "token_url" not in configured.explicit
     )
-    check_credentials(report, app, reached["PAGERO_TOKEN_URL"], token_unknown, wait)
+    check_credentials(
+        _adder(report, "Client credentials"), app, reached["PAGERO_TOKEN_URL"], token_unknown, wait
+    )
     return report
 
 

@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import TYPE_CHECKING
 
 from flask import Flask
 
 from pagero_oauth import errors, logins
 
+from .doctor_login import Add
 from .doctor_probe import Reached
-
-if TYPE_CHECKING:  # the report is the doctor's, and the doctor imports this module
-    from .doctor import Report
 
 
 def check_credentials(
-    report: Report, app: Flask, token: Reached, token_unknown: bool, wait: tuple[float, float]
+    add: Add, app: Flask, token: Reached, token_unknown: bool, wait: tuple[float, float]
 ) -> None:
     """Step 3 with a made-up code, through the app's own client (same authentication).
 
@@ -36,11 +33,10 @@ def check_credentials(
     name = "PAGERO_CLIENT_ID and _SECRET"
     if token_unknown:
         why = "the app takes PAGERO_TOKEN_URL from the server metadata, which was not read"
-        report.add("Client credentials", "skip", name, f"not checked: {why}")
+        add("skip", name, f"not checked: {why}")
         return
     if token.status != "ok":
-        report.add(
-            "Client credentials",
+        add(
             "skip",
             name,
             f"not checked: needs an answer from PAGERO_TOKEN_URL, which failed above ({token.why})",
@@ -52,8 +48,7 @@ def check_credentials(
     try:
         client.exchange_code(made_up, "pagero-doctor-" + secrets.token_urlsafe(16), timeout=wait)
     except errors.TokenEndpointRejectedClient:
-        report.add(
-            "Client credentials",
+        add(
             "fail",
             name,
             "invalid_client: Pagero does not accept them; check PAGERO_CLIENT_ID, "
@@ -61,15 +56,14 @@ def check_credentials(
         )
     except errors.TokenRequestError as exc:
         if exc.code == "invalid_grant":
-            report.add(
-                "Client credentials",
+            add(
                 "ok",
                 name,
                 "accepted: a made-up code came back invalid_grant, not invalid_client",
             )
         else:
-            report.add("Client credentials", "fail", name, f"{exc.code}: {exc.description}")
+            add("fail", name, f"{exc.code}: {exc.description}")
     except errors.PageroError as exc:
-        report.add("Client credentials", "fail", name, f"{exc.code}: {exc.description}")
+        add("fail", name, f"{exc.code}: {exc.description}")
     else:
-        report.add("Client credentials", "fail", name, "the token endpoint accepted a made-up code")
+        add("fail", name, "the token endpoint accepted a made-up code")
