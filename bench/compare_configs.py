@@ -26,14 +26,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import servers
-from bench.proxy_bench import (
-    RESOURCE,
-    cpu_seconds,
-    direct_access_token,
-    latency,
-    login_through_app,
-    throughput,
-)
+from bench.demo_login import direct_access_token, login_through_app
+from bench.proxy_bench import RESOURCE, cpu_seconds, latency, throughput
 
 DIRECT = "direct API"
 

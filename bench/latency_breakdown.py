@@ -30,7 +30,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import servers
-from bench.proxy_bench import RESOURCE, _get, direct_access_token, login_through_app
+from bench.demo_login import direct_access_token, login_through_app
+from bench.proxy_bench import RESOURCE, _get
 
 APP_AGENT = "pagero-reference-client"
 #: The sandbox's access line: its handling time in microseconds and the User-Agent.

@@ -26,56 +26,16 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
 
+from bench.demo_login import direct_access_token, login_through_app
 from bench.servers import free_port, process, workers_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = Path(sys.executable)
 RESOURCE = "document/v1/documents?limit=5"
 MB = 1024 * 1024
-
-
-def login_through_app(app_url: str) -> str:
-    """A whole browser login; returns the app's session cookie header."""
-    http = requests.Session()
-    to_sso = http.get(app_url + "/login", allow_redirects=False)
-    page = http.get(to_sso.headers["Location"])
-    back = _submit_login(http, page)
-    http.get(back.headers["Location"], allow_redirects=False)
-    return "; ".join(f"{c.name}={c.value}" for c in http.cookies if c.name == "pagero_session")
-
-
-def direct_access_token(sso: str, app_url: str) -> str:
-    """The same user's token obtained by the benchmark itself (it plays the client)."""
-    http = requests.Session()
-    redirect_uri = app_url + "/callback"
-    page = http.get(
-        sso + "/oauth/v2/oauth-authorize",
-        params={
-            "response_type": "code",
-            "client_id": "pagero-demo-client",
-            "redirect_uri": redirect_uri,
-            "state": "bench",
-        },
-    )
-    back = _submit_login(http, page)
-    code = parse_qs(urlsplit(back.headers["Location"]).query)["code"][0]
-    token = http.post(
-        sso + "/oauth/v2/oauth-token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
-        auth=("pagero-demo-client", "pagero-demo-secret"),
-    )
-    return token.json()["access_token"]
-
-
-def _submit_login(http: requests.Session, page: requests.Response) -> requests.Response:
-    action = re.search(r'<form[^>]*action="([^"]*)"', page.text).group(1).replace("&amp;", "&")
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
-    fields.update(username="demo", password="demo", action="login")
-    return http.post(urljoin(page.url, action), data=fields, allow_redirects=False)
 
 
 def _get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> float:

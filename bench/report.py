@@ -31,15 +31,14 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import servers
+from bench.demo_login import direct_access_token, login_through_app
 from bench.load_logins import load_users, run_load
 from bench.proxy_bench import (
     MB,
     RESOURCE,
     compare,
-    direct_access_token,
     download,
     latency,
-    login_through_app,
     memory_growth,
     upload,
 )

@@ -38,8 +38,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import servers
+from bench.demo_login import login_through_app
 from bench.load_logins import load_users, run_load
-from bench.proxy_bench import login_through_app
 
 PATH = "/document/v1/documents"
 #: The issue's targets for this table (docs/performance.md).
