@@ -53,3 +53,8 @@ class RecordingApp:
                 )
             )
         return self.app(environ, start_response)
+
+
+def token_requests(recorder: RecordingApp) -> list[Recorded]:
+    """What reached the sandbox's token endpoint (Step 3: exchanging the code for a token)."""
+    return recorder.to("/oauth/v2/oauth-token")

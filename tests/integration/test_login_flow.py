@@ -1,25 +1,24 @@
-"""A whole login against the sandbox over real HTTP, for each way it may be configured."""
+"""A whole login against the sandbox over real HTTP, for each way it may be configured:
+client authentication (Basic or in the form), ``openid``, ``prompt=login``, PKCE or none, the
+return path and the scopes offered; then what the logged-in user sees, and logging out.
+
+Several logins of one browser at once (tabs, double clicks, the cap on pending logins) are in
+``test_concurrent_logins.py``.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
-import threading
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from pagero_oauth import logins as login_state
 from tests.browser import Browser, parse_forms, query_of
 from tests.leaks import assert_no_leaks
+from tests.recorder import token_requests
 
 SESSION_COOKIE = "pagero_session"
-
-
-def _token_requests(recorder):
-    return recorder.to("/oauth/v2/oauth-token")
 
 
 def test_login_with_client_secret_basic(browser, sandbox, sandbox_recorder, caplog):
@@ -51,7 +50,7 @@ def test_login_with_client_secret_basic(browser, sandbox, sandbox_recorder, capl
     assert "You are logged in" in profile.text
     assert "publicid" in profile.text  # Pagero's `claims` field
 
-    (token_request,) = _token_requests(sandbox_recorder)
+    (token_request,) = token_requests(sandbox_recorder)
     scheme, _, credentials = token_request.headers["Authorization"].partition(" ")
     assert scheme == "Basic"
     assert base64.b64decode(credentials).decode() == "pagero-demo-client:pagero-demo-secret"
@@ -66,7 +65,7 @@ def test_login_with_client_secret_post(make_app, new_browser, sandbox, sandbox_r
     make_app(PAGERO_TOKEN_AUTH_METHOD="client_secret_post")
     browser = new_browser()
     assert browser.login().headers["Location"] == "/profile"
-    (token_request,) = _token_requests(sandbox_recorder)
+    (token_request,) = token_requests(sandbox_recorder)
     assert "Authorization" not in token_request.headers
     assert token_request.form["client_id"] == ["pagero-demo-client"]
     assert token_request.form["client_secret"] == ["pagero-demo-secret"]
@@ -114,7 +113,7 @@ def test_login_sends_a_pkce_s256_challenge_and_its_verifier_by_default(
     page = browser.get(to_sandbox.headers["Location"])
     done = browser.get(browser.submit_login(page, "demo", "demo").headers["Location"])
     assert done.headers["Location"] == "/profile"
-    (token_request,) = _token_requests(sandbox_recorder)
+    (token_request,) = token_requests(sandbox_recorder)
     verifier = token_request.form["code_verifier"][0]
     assert len(verifier) >= 43
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
@@ -132,104 +131,8 @@ def test_login_without_pkce_follows_pagero_documents_flow(
     page = browser.get(to_sandbox.headers["Location"])
     done = browser.get(browser.submit_login(page, "demo", "demo").headers["Location"])
     assert done.headers["Location"] == "/profile"
-    (token_request,) = _token_requests(sandbox_recorder)
+    (token_request,) = token_requests(sandbox_recorder)
     assert "code_verifier" not in token_request.form
-
-
-def test_logins_started_in_two_tabs_both_complete(browser, sandbox):
-    first = browser.open_login()
-    second = browser.open_login()
-    assert (
-        query_of(first.headers["Location"])["state"]
-        != query_of(second.headers["Location"])["state"]
-    )
-    page = browser.get(second.headers["Location"])
-    back_second = browser.submit_login(page, "demo", "demo")
-    # The sandbox now remembers the user: the first tab's login comes straight back.
-    back_first = browser.get(first.headers["Location"])
-    assert browser.get(back_second.headers["Location"]).headers["Location"] == "/profile"
-    assert browser.get(back_first.headers["Location"]).headers["Location"] == "/profile"
-    assert sandbox.counts["authorization_code"] == 2
-
-
-def _raw_get(url: str, cookie: str) -> tuple[int, str]:
-    """GET without redirects through http.client: unlike requests' urllib3, it logs nothing,
-    so the code in a callback URL never reaches the run's log check from a test thread."""
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    try:
-        conn.request("GET", f"{parts.path}?{parts.query}", headers={"Cookie": cookie})
-        answer = conn.getresponse()
-        answer.read()
-        return answer.status, answer.getheader("Location", "")
-    finally:
-        conn.close()
-
-
-def _at_once(count: int, call) -> list:
-    """``call(i)`` in ``count`` threads released together: requests of one browser that
-    reach the app at the same instant (tabs restored together, a double click)."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def run(i: int) -> None:
-        barrier.wait()
-        results[i] = call(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
-def test_logins_started_at_the_same_instant_in_one_browser_all_complete(browser, sandbox, app_url):
-    # A first login gives this browser its session, then six more start at once on it.
-    first = browser.open_login()
-    cookie = f"pagero_session={browser.http.cookies['pagero_session']}"
-    starts = _at_once(6, lambda i: _raw_get(f"{app_url}/login?", cookie))
-    assert all(status == 302 for status, _ in starts)
-    page = browser.get(first.headers["Location"])
-    back = [browser.submit_login(page, "demo", "demo")]
-    back += [browser.get(location) for _, location in starts]  # the sandbox remembers
-    # Every one of them still finds its pending login (none lost to another's write).
-    for answer in back:
-        done = browser.get(answer.headers["Location"])
-        assert done.status_code == 303 and done.headers["Location"] == "/profile", done.text
-
-
-def test_pending_logins_per_browser_are_capped_and_the_oldest_is_dropped(
-    browser, client_app, sandbox
-):
-    cap = login_state.MAX_PENDING_LOGINS
-    started = [browser.open_login().headers["Location"] for _ in range(cap + 3)]
-    folder = Path(client_app.extensions["pagero"].stores.logins.directory)
-    # The newest `cap` pending logins and the list of them; nothing more piles up.
-    assert len(list(folder.glob("logins-*.json"))) == cap + 1
-    page = browser.get(started[-1])
-    newest = browser.submit_login(page, "demo", "demo").headers["Location"]
-    assert browser.get(newest).headers["Location"] == "/profile"
-    # The sandbox remembers the user now: each older login comes straight back.
-    oldest_kept = browser.get(started[-cap]).headers["Location"]
-    assert browser.get(oldest_kept).headers["Location"] == "/profile"
-    for dropped in started[:3]:
-        refused = browser.get(browser.get(dropped).headers["Location"])
-        assert refused.status_code == 400 and "unknown_state" in refused.text
-
-
-def test_two_callbacks_with_one_state_at_the_same_instant_exchange_the_code_once(
-    browser, sandbox, sandbox_recorder, app_url
-):
-    page = browser.get(browser.open_login().headers["Location"])
-    callback = browser.submit_login(page, "demo", "demo").headers["Location"]
-    cookie = f"pagero_session={browser.http.cookies['pagero_session']}"
-    sandbox_recorder.clear()
-    answers = _at_once(2, lambda i: _raw_get(callback, cookie))
-    # A double click (or a proxy's resend) of one browser: the second waits for the
-    # first and is given the session it created; the code goes to Pagero once.
-    assert answers == [(303, "/profile")] * 2
-    assert len(_token_requests(sandbox_recorder)) == 1
 
 
 def test_login_on_another_host_name_moves_to_the_redirect_uris_host(client_app, ports):
