@@ -108,6 +108,24 @@ def gunicorn(port: int, log_path: Path, **env: str) -> Iterator[subprocess.Popen
             _wait_until_closed(port)
 
 
+@contextmanager
+def app_against_sandbox(
+    ports: dict[str, int], tmp_path: Path, workers: int = 1, **env: str
+) -> Iterator[subprocess.Popen]:
+    """The app under :func:`gunicorn` on ``ports["gunicorn"]``, sandbox profile, against the
+    test sandbox on ``ports["sandbox"]``; its log and instance folder in ``tmp_path``.
+    ``env`` adds settings or overrides these."""
+    settings = {
+        "PAGERO_ENV": "sandbox",
+        "SANDBOX_PORT": str(ports["sandbox"]),
+        "GUNICORN_WORKERS": str(workers),
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        **env,
+    }
+    with gunicorn(ports["gunicorn"], tmp_path / "gunicorn.log", **settings) as proc:
+        yield proc
+
+
 def _stop_group(proc: subprocess.Popen) -> None:
     """Stop the master and every worker; a worker outliving a killed master would
     keep the listening socket (it inherited it) and the next test's bind fail."""

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.browser import Browser
-from tests.servers import gunicorn
+from tests.servers import app_against_sandbox
 
 DOCS = "/api-proxy/document/v1/documents"
 CSRF = {"X-CSRF": "1"}
@@ -130,16 +130,8 @@ def test_gunicorns_error_lines_carry_no_query_string(tmp_path):
 
 @pytest.fixture
 def gunicorn_url(ports, sandbox, tmp_path):
-    log_path = tmp_path / "gunicorn.log"
-    with gunicorn(
-        ports["gunicorn"],
-        log_path,
-        PAGERO_ENV="sandbox",
-        SANDBOX_PORT=str(ports["sandbox"]),
-        GUNICORN_WORKERS="1",
-        INSTANCE_PATH=str(tmp_path / "instance"),
-    ):
-        yield f"http://localhost:{ports['gunicorn']}", log_path
+    with app_against_sandbox(ports, tmp_path):
+        yield f"http://localhost:{ports['gunicorn']}", tmp_path / "gunicorn.log"
 
 
 def test_under_gunicorn_failures_are_the_apps_own_answers(gunicorn_url, sandbox):

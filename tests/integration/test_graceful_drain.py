@@ -12,7 +12,7 @@ import threading
 import time
 
 from tests.browser import Browser
-from tests.servers import gunicorn
+from tests.servers import app_against_sandbox
 
 DOCS = "/api-proxy/document/v1/documents"
 
@@ -39,14 +39,7 @@ def test_sigterm_refuses_new_connections_at_once_and_finishes_calls_in_flight(
     ports, sandbox, tmp_path
 ):
     port = ports["gunicorn"]
-    with gunicorn(
-        port,
-        tmp_path / "gunicorn.log",
-        PAGERO_ENV="sandbox",
-        SANDBOX_PORT=str(ports["sandbox"]),
-        GUNICORN_WORKERS="2",
-        INSTANCE_PATH=str(tmp_path / "instance"),
-    ) as proc:
+    with app_against_sandbox(ports, tmp_path, workers=2) as proc:
         browser = Browser(f"http://localhost:{port}")
         browser.login()
         sandbox.faults.add("api_slow")  # the API answers after SANDBOX_SLOW_SECONDS (3)

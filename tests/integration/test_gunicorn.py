@@ -10,21 +10,13 @@ import subprocess
 import pytest
 
 from tests.browser import Browser, parse_forms
-from tests.servers import ROOT, free_port, gunicorn, gunicorn_invocation
+from tests.servers import ROOT, app_against_sandbox, free_port, gunicorn_invocation
 
 
 @pytest.fixture
 def gunicorn_app(ports, sandbox, tmp_path):
-    log_path = tmp_path / "gunicorn.log"
-    with gunicorn(
-        ports["gunicorn"],
-        log_path,
-        PAGERO_ENV="sandbox",
-        SANDBOX_PORT=str(ports["sandbox"]),
-        GUNICORN_WORKERS="2",
-        INSTANCE_PATH=str(tmp_path / "instance"),
-    ) as proc:
-        yield f"http://localhost:{ports['gunicorn']}", proc, log_path
+    with app_against_sandbox(ports, tmp_path, workers=2) as proc:
+        yield f"http://localhost:{ports['gunicorn']}", proc, tmp_path / "gunicorn.log"
 
 
 def test_full_login_under_gunicorn_with_two_workers(gunicorn_app, sandbox):

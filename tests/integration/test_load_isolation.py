@@ -13,7 +13,7 @@ import pytest
 
 from bench.load_logins import APP_SETTINGS, load_users, run_load
 from tests.leaks import find_leaks
-from tests.servers import gunicorn
+from tests.servers import app_against_sandbox
 
 FLOWS = 50
 
@@ -25,16 +25,10 @@ def test_concurrent_logins_each_end_as_their_own_user(
     # The load's clients log the callback URLs they open, codes and all, from threads
     # the run-wide log check would take for the app's: they are browsers, not the app.
     caplog.set_level(logging.INFO, logger="urllib3")
-    env = {
-        "PAGERO_ENV": "sandbox",
-        "SANDBOX_PORT": str(ports["sandbox"]),
-        "GUNICORN_WORKERS": "3",
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        **APP_SETTINGS,
-    }
+    env = dict(APP_SETTINGS)
     if backend == "redis":
         env.update(SESSION_BACKEND="redis", REDIS_URL=request.getfixturevalue("redis_url"))
-    with gunicorn(ports["gunicorn"], tmp_path / "gunicorn.log", **env):
+    with app_against_sandbox(ports, tmp_path, workers=3, **env):
         report = run_load(
             f"http://localhost:{ports['gunicorn']}", load_users(FLOWS), lambda: dict(sandbox.counts)
         )

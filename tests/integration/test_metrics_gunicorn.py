@@ -13,7 +13,7 @@ import requests
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.metrics_scraper import TOKEN, scrape, value
-from tests.servers import gunicorn
+from tests.servers import app_against_sandbox
 
 
 def _per_worker(folder, name: str) -> dict[int, float]:
@@ -36,13 +36,10 @@ def test_scrape_under_gunicorn_adds_up_every_worker_and_drops_a_dead_ones_gauges
     (folder / "counter_1.db").write_bytes(b"left by an earlier run")
     port = ports["gunicorn"]
     url = f"http://localhost:{port}"
-    with gunicorn(
-        port,
-        tmp_path / "gunicorn.log",
-        PAGERO_ENV="sandbox",
-        SANDBOX_PORT=str(ports["sandbox"]),
-        GUNICORN_WORKERS="2",
-        INSTANCE_PATH=str(tmp_path / "instance"),
+    with app_against_sandbox(
+        ports,
+        tmp_path,
+        workers=2,
         METRICS_TOKEN=TOKEN,
         PROMETHEUS_MULTIPROC_DIR=str(folder),
     ):
@@ -82,15 +79,8 @@ def test_scrape_under_gunicorn_adds_up_every_worker_and_drops_a_dead_ones_gauges
 def test_no_metrics_folder_is_left_behind_by_gunicorn(ports, sandbox, tmp_path):
     shm = tmp_path / "shm"
     shm.mkdir()
-    with gunicorn(
-        ports["gunicorn"],
-        tmp_path / "gunicorn.log",
-        PAGERO_ENV="sandbox",
-        SANDBOX_PORT=str(ports["sandbox"]),
-        GUNICORN_WORKERS="1",
-        GUNICORN_WORKER_TMP_DIR=str(shm),
-        INSTANCE_PATH=str(tmp_path / "instance"),
-        METRICS_TOKEN=TOKEN,
+    with app_against_sandbox(
+        ports, tmp_path, GUNICORN_WORKER_TMP_DIR=str(shm), METRICS_TOKEN=TOKEN
     ) as proc:
         url = f"http://localhost:{ports['gunicorn']}"
         assert requests.get(f"{url}/login", allow_redirects=False, timeout=10).status_code == 302

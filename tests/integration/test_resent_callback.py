@@ -10,7 +10,7 @@ import socket
 import time
 
 from tests.browser import Browser
-from tests.servers import gunicorn
+from tests.servers import app_against_sandbox
 
 COOKIE = "pagero_session"
 
@@ -83,15 +83,12 @@ def test_a_callback_resent_after_its_worker_was_killed_mid_exchange_finishes_the
     hole = _blackhole()
     with (
         hole,
-        gunicorn(
-            ports["gunicorn"],
-            tmp_path / "gunicorn.log",
-            PAGERO_ENV="sandbox",
-            SANDBOX_PORT=str(ports["sandbox"]),
+        app_against_sandbox(
+            ports,
+            tmp_path,
             PAGERO_REDIRECT_URI=f"{app_url}/callback",
             PAGERO_DISCOVERY="false",
             PAGERO_TOKEN_URL=f"http://127.0.0.1:{hole.getsockname()[1]}/oauth/v2/oauth-token",
-            GUNICORN_WORKERS="1",
             INSTANCE_PATH=instance,
         ),
     ):

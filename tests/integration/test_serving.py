@@ -23,7 +23,7 @@ import pytest
 from bench.slow_api import serve_in_thread as slow_api
 from tests.browser import Browser
 from tests.many_connections import cookie_header, fetch, run
-from tests.servers import ROOT, gunicorn
+from tests.servers import ROOT, app_against_sandbox
 
 DOCS = "/api-proxy/document/v1/documents"
 JSON = {"Accept": "application/json"}
@@ -33,15 +33,7 @@ JSON = {"Accept": "application/json"}
 def one_worker(ports, tmp_path, **env):
     """The app under gunicorn, one worker, against the test sandbox; yields (port, browser)."""
     port = ports["gunicorn"]
-    settings = {
-        "PAGERO_ENV": "sandbox",
-        "SANDBOX_PORT": str(ports["sandbox"]),
-        "GUNICORN_WORKERS": "1",
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "PAGERO_FLOW_TRACE": "false",
-        **env,
-    }
-    with gunicorn(port, tmp_path / "gunicorn.log", **settings):
+    with app_against_sandbox(ports, tmp_path, **{"PAGERO_FLOW_TRACE": "false", **env}):
         browser = Browser(f"http://localhost:{port}")
         browser.login()
         yield port, browser

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from tests.browser import Browser
 from tests.factories import REFRESH_EVERY_CALL
 from tests.leaks import assert_no_leaks
-from tests.servers import gunicorn
+from tests.servers import app_against_sandbox
 
 DOCS = "/api-proxy/document/v1/documents"
 
@@ -124,14 +124,7 @@ def test_concurrent_requests_cause_exactly_one_refresh(browser, sandbox):
 
 
 def test_single_flight_holds_across_gunicorn_worker_processes(ports, sandbox, tmp_path):
-    with gunicorn(
-        ports["gunicorn"],
-        tmp_path / "gunicorn.log",
-        PAGERO_ENV="sandbox",
-        SANDBOX_PORT=str(ports["sandbox"]),
-        GUNICORN_WORKERS="4",
-        INSTANCE_PATH=str(tmp_path / "instance"),
-    ):
+    with app_against_sandbox(ports, tmp_path, workers=4):
         browser = Browser(f"http://localhost:{ports['gunicorn']}")
         browser.login()
         for round_ in (1, 2):

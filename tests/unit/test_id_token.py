@@ -21,6 +21,17 @@ def _jwks(*keys: RSAKey) -> dict:
     return KeySet(list(keys)).as_dict(private=False)
 
 
+class Jwks:
+    """A provider's JWKS endpoint: serves the newest of ``published``, counting fetches."""
+
+    def __init__(self, *keys: RSAKey):
+        self.published, self.fetches = [_jwks(*keys)], 0
+
+    def __call__(self) -> dict:
+        self.fetches += 1
+        return self.published[-1]
+
+
 def _validate(token, key, nonce="n-1"):
     keys = KeyCache(lambda: _jwks(key))
     return validate(token, issuer=ISSUER, client_id=CLIENT, nonce=nonce, keys=keys)
@@ -64,17 +75,11 @@ def test_hmac_signed_with_a_guessable_secret_is_rejected(key):
 
 def test_unknown_kid_refetches_the_jwks_once(key):
     rotated = RSAKey.generate_key(2048, parameters={"kid": "k2", "alg": "RS256"})
-    published = [_jwks(key)]
-    fetches = []
-
-    def fetch():
-        fetches.append(1)
-        return published[-1]
-
-    keys = KeyCache(fetch)
+    jwks = Jwks(key)
+    keys = KeyCache(jwks)
     keys.MIN_REFRESH_INTERVAL = 0
     assert validate(sign(key, id_claims()), issuer=ISSUER, client_id=CLIENT, nonce="n-1", keys=keys)
-    published.append(_jwks(key, rotated))
+    jwks.published.append(_jwks(key, rotated))
     claims = validate(
         sign(rotated, id_claims(), kid="k2"),
         issuer=ISSUER,
@@ -83,25 +88,19 @@ def test_unknown_kid_refetches_the_jwks_once(key):
         keys=keys,
     )
     assert claims["sub"] == "u1"
-    assert len(fetches) == 2
+    assert jwks.fetches == 2
 
 
 def test_a_key_replaced_under_the_same_kid_is_picked_up_with_one_refetch(key):
     # A provider may rotate its signing key but keep the kid: only a fresh JWKS tells.
     replaced = RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": "RS256"})
-    published = [_jwks(key)]
-    fetches = []
-
-    def fetch():
-        fetches.append(1)
-        return published[-1]
-
-    keys = KeyCache(fetch)
+    jwks = Jwks(key)
+    keys = KeyCache(jwks)
     assert validate(sign(key, id_claims()), issuer=ISSUER, client_id=CLIENT, nonce="n-1", keys=keys)
-    published.append(_jwks(replaced))
+    jwks.published.append(_jwks(replaced))
     for _ in range(2):
         claims = validate(
             sign(replaced, id_claims()), issuer=ISSUER, client_id=CLIENT, nonce="n-1", keys=keys
         )
         assert claims["sub"] == "u1"
-    assert len(fetches) == 2  # the first fetch, one refetch after the failed signature
+    assert jwks.fetches == 2  # the first fetch, one refetch after the failed signature
