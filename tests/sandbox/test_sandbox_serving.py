@@ -117,22 +117,7 @@ def test_access_log_prints_method_path_and_status_without_query_string(live_sand
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_python_m_sandbox_serves_prints_users_and_stops_cleanly(sandbox_free_environ, stop_signal):
-    port = free_port()
-    env = {**sandbox_free_environ, "SANDBOX_PORT": str(port), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        banner = ""
-        while "Ctrl-C" not in banner:
-            line = process.stdout.readline()
-            assert line, process.stderr.read()
-            banner += line
+    with _python_m_sandbox(sandbox_free_environ, stderr=subprocess.PIPE) as (port, process, banner):
         assert f"http://localhost:{port}" in banner
         assert "demo / demo" in banner and "Bob Logistics GmbH" in banner
         meta = requests.get(
@@ -145,10 +130,6 @@ def test_python_m_sandbox_serves_prints_users_and_stops_cleanly(sandbox_free_env
         )
         process.send_signal(stop_signal)
         stdout, stderr = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0
     assert "Pagero sandbox stopped." in stdout
     assert "GET /oauth/v2/oauth-authorize 400" in stderr
@@ -175,8 +156,12 @@ WAITING_CALLS = 1000
 
 
 @contextmanager
-def _python_m_sandbox(environ: dict[str, str], **settings: str) -> Iterator[tuple[int, int]]:
-    """``python -m sandbox`` on a free port; yields (port, pid) once it serves."""
+def _python_m_sandbox(
+    environ: dict[str, str], stderr: int = subprocess.DEVNULL, **settings: str
+) -> Iterator[tuple[int, subprocess.Popen, str]]:
+    """``python -m sandbox`` on a free port; yields (port, process, its banner) once it
+    serves, and stops it unless the test did. Its log goes nowhere unless ``stderr`` says
+    (a pipe nobody reads would fill up and stall a sandbox logging a thousand calls)."""
     port = free_port()
     env = {**environ, "SANDBOX_PORT": str(port), "PYTHONUNBUFFERED": "1", **settings}
     process = subprocess.Popen(
@@ -184,23 +169,24 @@ def _python_m_sandbox(environ: dict[str, str], **settings: str) -> Iterator[tupl
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
     )
     try:
         banner = ""
         while "Ctrl-C" not in banner:
             line = process.stdout.readline()
-            assert line, "python -m sandbox exited"
+            assert line, f"python -m sandbox exited: {process.stderr and process.stderr.read()}"
             banner += line
-        yield port, process.pid
+        yield port, process, banner
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _threads(pid: int) -> int:
@@ -235,7 +221,8 @@ async def _call_at_once(port: int, token: str, pid: int, calls: int) -> tuple[li
 def test_python_m_sandbox_keeps_a_thousand_delayed_calls_waiting_without_a_thread_each(
     sandbox_free_environ,
 ):
-    with _python_m_sandbox(sandbox_free_environ, SANDBOX_API_DELAY_MS="1000") as (port, pid):
+    with _python_m_sandbox(sandbox_free_environ, SANDBOX_API_DELAY_MS="1000") as (port, proc, _):
+        pid = proc.pid
         base = f"http://127.0.0.1:{port}"
         token = _exchange(base, _login_over_http(base, requests.Session())["code"])
         started = time.monotonic()
