@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 
@@ -124,6 +125,40 @@ def app_against_sandbox(
     }
     with gunicorn(ports["gunicorn"], tmp_path / "gunicorn.log", **settings) as proc:
         yield proc
+
+
+@contextmanager
+def project_script(
+    name: str, tmp_path: Path, ready: str, timeout: float
+) -> Iterator[tuple[dict[str, str], subprocess.Popen, Path]]:
+    """``bash scripts/<name>`` as a user runs it, on free ``APP_PORT`` and ``SANDBOX_PORT``,
+    without this run's PAGERO_*, SANDBOX_* or CA bundle. Yields (ports, process, the file its
+    output goes to) once ``ready`` appears in that output (a failed start fails the test with
+    the output); what is left of it is killed at the end."""
+    ports = {"APP_PORT": str(free_port()), "SANDBOX_PORT": str(free_port())}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERO_", "SANDBOX_"))}
+    env.pop("REQUESTS_CA_BUNDLE", None)
+    env.update(ports, INSTANCE_PATH=str(tmp_path / "instance"))
+    out = tmp_path / f"{name}.log"
+    with open(out, "wb") as log:
+        proc = subprocess.Popen(
+            ["bash", f"scripts/{name}"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: Ctrl-C reaches all it started
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while ready not in out.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"scripts/{name} did not start:\n" + out.read_text())
+            time.sleep(0.2)
+        yield ports, proc, out
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _stop_group(proc: subprocess.Popen) -> None:

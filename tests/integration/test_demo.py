@@ -5,41 +5,20 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.browser import Browser
-from tests.servers import free_port
+from tests.servers import free_port, project_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def demo(tmp_path):
-    ports = {"APP_PORT": str(free_port()), "SANDBOX_PORT": str(free_port())}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERO_", "SANDBOX_"))}
-    env.update(ports, INSTANCE_PATH=str(tmp_path / "instance"))
-    out = tmp_path / "demo.log"
-    with open(out, "wb") as log:
-        proc = subprocess.Popen(
-            ["bash", "scripts/demo.sh"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while "Pagero reference client is running" not in out.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("demo did not start:\n" + out.read_text())
-            time.sleep(0.2)
-        yield ports, proc, out
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    with project_script("demo.sh", tmp_path, "Pagero reference client is running", 30) as run:
+        yield run
 
 
 def test_demo_prints_the_url_and_a_login_works_end_to_end(demo):

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ import pytest
 from sandbox.settings import SandboxConfigError, load_settings
 from sandbox.tls import ensure_local_certificates
 from tests.browser import parse_forms
-from tests.servers import free_port
+from tests.servers import project_script
 from tests.staging_rehearsal import staging_browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,26 +54,10 @@ def test_local_certificates_are_made_once_and_reused(tmp_path):
 
 
 def test_the_rehearsal_script_runs_staging_against_the_tls_sandbox(tmp_path):
-    ports = {"APP_PORT": str(free_port()), "SANDBOX_PORT": str(free_port())}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERO_", "SANDBOX_"))}
-    env.pop("REQUESTS_CA_BUNDLE", None)
-    env.update(ports, INSTANCE_PATH=str(tmp_path / "instance"))
-    out = tmp_path / "rehearsal.log"
-    with open(out, "wb") as log:
-        proc = subprocess.Popen(
-            ["bash", "scripts/staging-rehearsal.sh"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 45
-        while "Staging rehearsal is running" not in out.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the rehearsal did not start:\n" + out.read_text())
-            time.sleep(0.2)
+    with project_script(
+        "staging-rehearsal.sh", tmp_path, "Staging rehearsal is running", 45
+    ) as run:
+        ports, proc, out = run
         text = out.read_text()
         assert "Pagero doctor: profile staging" in text and "All checks passed" in text
         assert "pagero-demo-secret" not in text
@@ -91,6 +73,3 @@ def test_the_rehearsal_script_runs_staging_against_the_tls_sandbox(tmp_path):
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in the terminal
         assert proc.wait(timeout=30) == 0
         assert "rehearsal: stopped" in out.read_text()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
