@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import errors
@@ -26,6 +26,11 @@ ENDED_BY = "ended_by"
 
 @dataclass(frozen=True)
 class TokenSet:
+    """One login's tokens, as the token store keeps them (:func:`from_record`).
+
+    A field added here needs a default: records written before it have no value for it.
+    """
+
     access_token: str = field(repr=False)
     token_type: str
     expires_at: float | None
@@ -119,8 +124,18 @@ def record_for(
 
 
 def from_record(record: dict[str, Any] | None) -> TokenSet | None:
-    """The token set a token store record holds (None for no record)."""
-    return TokenSet(**record) if record else None
+    """The token set a token store record holds (None for no record).
+
+    Fields this version does not know are left out: in a rolling deploy, workers of the
+    old version read records a newer one wrote, and a login must not end because a field
+    was added. (The other way round holds because every field added has a default.)
+    """
+    if not record:
+        return None
+    return TokenSet(**{name: record[name] for name in _RECORD_FIELDS if name in record})
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(TokenSet))
 
 
 def duration(seconds: float) -> str:

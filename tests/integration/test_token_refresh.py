@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from tests.browser import Browser
 from tests.factories import REFRESH_EVERY_CALL
@@ -187,3 +189,20 @@ def test_a_margin_as_long_as_the_tokens_life_is_capped_with_one_warning(
     warnings = [r for r in caplog.records if "PAGERO_REFRESH_MARGIN" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].levelname == "WARNING"  # once, not per call
     assert "half their life" in warnings[0].getMessage()
+
+
+def test_a_token_record_written_by_a_newer_version_still_serves_the_login(
+    make_app, new_browser, sandbox
+):
+    """A rolling deploy: a newer version's worker added a field to the token record; this
+    version's workers leave it out instead of ending the user's login."""
+    app = make_app()
+    browser = new_browser()
+    browser.login()
+    folder = Path(app.extensions["pagero"].stores.tokens.directory)
+    (path,) = [p for p in folder.glob("*.json") if not p.name.startswith("logins-")]
+    envelope = json.loads(path.read_bytes())
+    envelope["tokens"]["a_field_from_a_newer_version"] = "anything"
+    path.write_text(json.dumps(envelope))
+    assert browser.get(DOCS).status_code == 200
+    assert browser.get("/session").json()["authenticated"] is True
