@@ -46,13 +46,16 @@ log = logging.getLogger(__name__)
 
 #: Short timeouts: a Redis outage must become a 503 quickly, not a hung worker.
 TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 2}
-#: Connections one worker may hold to Redis at once: one per request it serves at once
-#: (``GUNICORN_WORKER_CONNECTIONS``' default). redis-py's own limit is 100 and the 101st
-#: command in flight fails (``MaxConnectionsError``) instead of waiting. Under gevent a
-#: command in flight keeps its connection until its greenlet's turn comes round again,
-#: which on a busy worker is hundreds of milliseconds, so 200 logins at once were enough
-#: to turn some into 503s. Connections open only as they are needed.
-MAX_CONNECTIONS = 1000
+#: Connections one worker may hold to Redis at once. A request holds at most one at a
+#: time, so what bounds them is how many requests the worker serves at once
+#: (``GUNICORN_WORKER_CONNECTIONS``), and the client sets no lower limit of its own: a
+#: limit below it turns the excess commands into errors (redis-py's default of 100 fails
+#: the 101st command in flight with ``MaxConnectionsError`` instead of waiting, and under
+#: gevent a command keeps its connection until its greenlet's turn comes round again,
+#: hundreds of milliseconds on a busy worker: 200 logins at once got 503s). This is
+#: Redis's own default ``maxclients``, so the server's limit is met first. Connections
+#: open only as they are needed.
+MAX_CONNECTIONS = 10_000
 #: What a store operation raises when Redis cannot serve it (RedisCluster raises a
 #: few outside RedisError, e.g. when no node holds a slot).
 REDIS_ERRORS = (RedisError, RedisClusterException)
