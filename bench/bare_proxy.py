@@ -6,14 +6,15 @@
 rule: Flask, one call on the app's own connection pool (pagero_oauth/http.py), the answer.
 So its figures are the ceiling that gunicorn's gevent worker, Flask and urllib3 on these
 cores put on any proxy built with them, and the app's own figures are read against it.
-Nothing serves it to a user.
+``bench/report.py`` drives it the same way against the sandbox's fast API, whose token it
+sends (``BARE_PROXY_BEARER``). Nothing serves it to a user.
 """
 
 from __future__ import annotations
 
 import os
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from urllib3.util import parse_url
 
 from pagero_oauth.http import FreshResendPool
@@ -22,13 +23,15 @@ app = Flask(__name__)
 #: As large as the app's pool (PAGERO_MAX_IN_FLIGHT), so both keep the same connections.
 _base = parse_url(os.environ["PAGERO_API_BASE_URL"])
 _api = FreshResendPool(_base.host, _base.port, maxsize=500)
+_prefix = (_base.path or "").rstrip("/")
+_headers = {"Authorization": "Bearer " + os.environ.get("BARE_PROXY_BEARER", "bench")}
 
 
 @app.get("/api-proxy/<path:path>")
 def relay(path: str) -> Response:
-    upstream = _api.urlopen(
-        "GET", f"/{path}", headers={"Authorization": "Bearer bench"}, retries=False
-    )
+    query = request.query_string.decode("latin-1")
+    target = f"{_prefix}/{path}?{query}" if query else f"{_prefix}/{path}"
+    upstream = _api.urlopen("GET", target, headers=_headers, retries=False)
     return Response(
         upstream.data, status=upstream.status, content_type=upstream.headers.get("Content-Type")
     )

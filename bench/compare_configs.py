@@ -27,7 +27,8 @@ from pathlib import Path
 
 from bench import servers
 from bench.demo_login import direct_access_token, login_through_app
-from bench.proxy_bench import RESOURCE, cpu_seconds, latency, throughput
+from bench.proxy_bench import RESOURCE
+from bench.rounds import cpu_seconds, latency, throughput
 
 DIRECT = "direct API"
 

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from bench import servers
 from bench.demo_login import direct_access_token, login_through_app
-from bench.proxy_bench import RESOURCE, _get
+from bench.proxy_bench import RESOURCE
+from bench.rounds import timed_get
 
 APP_AGENT = "pagero-reference-client"
 #: The sandbox's access line: its handling time in microseconds and the User-Agent.
@@ -78,8 +79,8 @@ def main() -> None:
         direct_headers = {"Authorization": f"Bearer {token}", "Host": sso_url[7:]}
         proxied, direct = [], []
         for i in range(args.calls + 20):
-            p = _get(to_app, "/api-proxy/" + RESOURCE, proxied_headers)
-            d = _get(to_sandbox, "/api/" + RESOURCE, direct_headers)
+            p = timed_get(to_app, "/api-proxy/" + RESOURCE, proxied_headers)
+            d = timed_get(to_sandbox, "/api/" + RESOURCE, direct_headers)
             if i >= 20:  # warm-up
                 proxied.append(p * 1e6)
                 direct.append(d * 1e6)

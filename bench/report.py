@@ -33,15 +33,8 @@ from pathlib import Path
 from bench import servers
 from bench.demo_login import direct_access_token, login_through_app
 from bench.load_logins import load_users, run_load
-from bench.proxy_bench import (
-    MB,
-    RESOURCE,
-    compare,
-    download,
-    latency,
-    memory_growth,
-    upload,
-)
+from bench.proxy_bench import MB, RESOURCE, download, memory_growth, upload
+from bench.rounds import compare, latency
 
 NO_TRACE = {"PAGERO_FLOW_TRACE": "false"}
 TRACE = {"PAGERO_FLOW_TRACE": "true"}
@@ -85,11 +78,24 @@ def measure(backend: str, args: argparse.Namespace, folder: Path) -> dict:
             "/api/" + RESOURCE,
             {"Authorization": f"Bearer {token}", "Host": sso_url[7:]},
         )
-        result = compare(proxied, plain, servers.workers_of(app.pid), args)
-        out["p50"], out["p99"] = result.p("proxied", 50), result.p("proxied", 99)
-        out["direct p50"], out["direct p99"] = result.p("direct", 50), result.p("direct", 99)
-        out["req/s"], out["direct req/s"] = result.req_per_s("proxied"), result.req_per_s("direct")
-        out["ratio"] = result.ratio
+        bare_port = servers.free_port()
+        stack.enter_context(  # the yardstick: Flask and one call, no app work (bench/bare_proxy.py)
+            servers.app(
+                bare_port,
+                sso_port,
+                folder,
+                args.workers,
+                wsgi="bench.bare_proxy:app",
+                PAGERO_API_BASE_URL=f"{sso_url}/api",
+                BARE_PROXY_BEARER=token,
+            )
+        )
+        bare = (bare_port, "/api-proxy/" + RESOURCE, {"Host": f"localhost:{bare_port}"})
+        result = compare(proxied, plain, servers.workers_of(app.pid), args, bare)
+        for side, prefix in (("proxied", ""), ("direct", "direct "), ("bare", "bare ")):
+            out[prefix + "p50"], out[prefix + "p99"] = result.p(side, 50), result.p(side, 99)
+            out[prefix + "req/s"] = result.req_per_s(side)
+        out["ratio"], out["bare ratio"] = result.ratio, result.share("bare")
         out["cpu"] = result.cpu_ms_per_call
         out["down"] = memory_growth(app.pid, lambda: download(app_url, cookie))
         out["up"] = memory_growth(app.pid, lambda: upload(app_url, cookie, args.stream_mb))
@@ -119,12 +125,18 @@ def table(results: dict[str, dict], args: argparse.Namespace) -> str:
         (f"/api-proxy req/s ({args.concurrency} connections)", "req/s", "{:.0f}", "direct req/s"),
         ("app CPU per proxied call (ms)", "cpu", "{:.2f}", None),
     ]
-    lines = [f"{'':44}{'filesystem':>12}{'redis':>12}{'direct API':>12}"]
+    lines = [f"{'':44}{'filesystem':>12}{'redis':>12}{'direct API':>12}{'bare':>12}"]
+
+    def both(key: str, fmt: str) -> str:  # filesystem run/redis run
+        return "/".join(fmt.format(r[key]) for r in (fs, rd))
+
     for label, key, fmt, direct_key in rows:
-        direct = "/".join(fmt.format(r[direct_key]) for r in (fs, rd)) if direct_key else ""
-        lines.append(f"{label:44}{fmt.format(fs[key]):>12}{fmt.format(rd[key]):>12}{direct:>12}")
+        others = f"{both(direct_key, fmt):>12}{both('bare ' + key, fmt):>12}" if direct_key else ""
+        lines.append(f"{label:44}{fmt.format(fs[key]):>12}{fmt.format(rd[key]):>12}{others}")
+    bare_share = "/".join(f"{r['bare ratio']:.2f}" for r in (fs, rd))
     lines.append(
         f"{'/api-proxy req/s as share of direct':44}{fs['ratio']:>12.2f}{rd['ratio']:>12.2f}"
+        f"{'':>12}{bare_share:>12}"
     )
     for label, key in (("download", "down"), ("upload", "up")):
         moved = fs[key][0]
@@ -162,7 +174,8 @@ def main() -> None:
     print(
         f"(API call: GET {RESOURCE}; latency over {args.requests} sequential calls and "
         f"{args.duration:.0f} s of throughput per side, in {args.rounds} alternating rounds "
-        "(bench/proxy_bench.py: compare); direct API: filesystem run/redis run; "
+        "(bench/rounds.py); direct API and bare: filesystem run/redis run; "
+        "bare: bench/bare_proxy.py, Flask and one urllib3 call, the stack's ceiling; "
         f"took {time.monotonic() - started:.0f} s)"
     )
     print(targets(results))
@@ -187,6 +200,11 @@ def targets(results: dict[str, dict]) -> str:
         )
         verdicts = ", ".join(f"{text}: {'met' if ok else 'NOT met'}" for text, ok in checks)
         lines.append(f"  {backend:10} {verdicts}")
+    for backend, r in results.items():  # what no proxy on this stack can beat
+        lines.append(
+            f"  bare, {backend} run: share of direct {r['bare ratio']:.3f}, "
+            f"p50 {r['bare p50'] / r['direct p50']:.2f}x direct's (the stack alone, no app work)"
+        )
     return "\n".join(lines)
 
 

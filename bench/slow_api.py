@@ -79,6 +79,7 @@ def listening_socket(port: int = 0) -> socket.socket:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
+    sock.listen(4096)  # now: a caller may connect before the server's loop has started
     return sock
 
 
