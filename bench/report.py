@@ -79,16 +79,8 @@ def measure(backend: str, args: argparse.Namespace, folder: Path) -> dict:
             {"Authorization": f"Bearer {token}", "Host": sso_url[7:]},
         )
         bare_port = servers.free_port()
-        stack.enter_context(  # the yardstick: Flask and one call, no app work (bench/bare_proxy.py)
-            servers.app(
-                bare_port,
-                sso_port,
-                folder,
-                args.workers,
-                wsgi="bench.bare_proxy:app",
-                PAGERO_API_BASE_URL=f"{sso_url}/api",
-                BARE_PROXY_BEARER=token,
-            )
+        stack.enter_context(  # the yardstick: Flask and one call, no app work
+            servers.bare_proxy(bare_port, folder, args.workers, f"{sso_url}/api", token)
         )
         bare = (bare_port, "/api-proxy/" + RESOURCE, {"Host": f"localhost:{bare_port}"})
         result = compare(proxied, plain, servers.workers_of(app.pid), args, bare)

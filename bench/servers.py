@@ -125,6 +125,24 @@ def app(
         yield proc
 
 
+@contextmanager
+def bare_proxy(
+    port: int, folder: Path, workers: int, api_base_url: str, bearer: str = "bench"
+) -> Iterator[subprocess.Popen]:
+    """The yardstick (bench/bare_proxy.py) under the app's own command, in front of
+    ``api_base_url``, sending ``bearer``."""
+    with app(
+        port,
+        port,  # it never calls the sandbox
+        folder,
+        workers,
+        wsgi="bench.bare_proxy:app",
+        PAGERO_API_BASE_URL=api_base_url,
+        BARE_PROXY_BEARER=bearer,
+    ) as proc:
+        yield proc
+
+
 def redis_binary() -> str:
     binary = shutil.which("redis-server")
     if binary is None:

@@ -162,14 +162,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict:
         proxied_url = f"http://127.0.0.1:{app_port}/api-proxy{PATH}"
         bare_port = servers.free_port()
         stack.enter_context(
-            servers.app(
-                bare_port,
-                sso_port,
-                folder,
-                args.workers,
-                wsgi="bench.bare_proxy:app",
-                PAGERO_API_BASE_URL=f"http://127.0.0.1:{api_port}",
-            )
+            servers.bare_proxy(bare_port, folder, args.workers, f"http://127.0.0.1:{api_port}")
         )
         bare_url = f"http://127.0.0.1:{bare_port}/api-proxy{PATH}"
         for connections in (100, 400):
