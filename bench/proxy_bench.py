@@ -192,7 +192,7 @@ def main() -> None:
     print(
         f"{f'throughput (req/s, {args.concurrency} connections)':34}"
         f"{result.req_per_s('proxied'):14.0f}{result.req_per_s('direct'):14.0f}"
-        f"{result.ratio:14.2f}"
+        f"{result.share('proxied'):14.2f}"
     )
     print(f"{'app CPU per proxied call (ms)':34}{result.cpu_ms_per_call:14.2f}")
     print(

@@ -87,7 +87,7 @@ def measure(backend: str, args: argparse.Namespace, folder: Path) -> dict:
         for side, prefix in (("proxied", ""), ("direct", "direct "), ("bare", "bare ")):
             out[prefix + "p50"], out[prefix + "p99"] = result.p(side, 50), result.p(side, 99)
             out[prefix + "req/s"] = result.req_per_s(side)
-        out["ratio"], out["bare ratio"] = result.ratio, result.share("bare")
+        out["ratio"], out["bare ratio"] = result.share("proxied"), result.share("bare")
         out["cpu"] = result.cpu_ms_per_call
         out["down"] = memory_growth(app.pid, lambda: download(app_url, cookie))
         out["up"] = memory_growth(app.pid, lambda: upload(app_url, cookie, args.stream_mb))

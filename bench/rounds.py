@@ -79,11 +79,6 @@ class Comparison:
         )
 
     @property
-    def ratio(self) -> float:
-        """/api-proxy's share of direct throughput (:meth:`share`)."""
-        return self.share("proxied")
-
-    @property
     def cpu_ms_per_call(self) -> float:
         """The app's CPU (all workers, user + system) per proxied call in the throughput runs."""
         calls = sum(self.rps["proxied"]) * self.seconds
