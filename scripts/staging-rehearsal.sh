@@ -13,14 +13,10 @@ SANDBOX_PORT="${SANDBOX_PORT:-5001}"
 INSTANCE="$(mkdir -p "${INSTANCE_PATH:-instance}" && cd "${INSTANCE_PATH:-instance}" && pwd)"
 SANDBOX_TLS_DIR="${SANDBOX_TLS_DIR:-$INSTANCE/sandbox-tls}"
 export SANDBOX_TLS_DIR="$(mkdir -p "$SANDBOX_TLS_DIR" && cd "$SANDBOX_TLS_DIR" && pwd)"
+NAME=rehearsal
 PY=.venv/bin/python
-
-for port in "$APP_PORT" "$SANDBOX_PORT"; do
-  if "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $port)) != 0)"; then
-    echo "rehearsal: port $port is already in use; set APP_PORT / SANDBOX_PORT to free ports" >&2
-    exit 1
-  fi
-done
+. scripts/two-servers.sh
+require_free_ports "$APP_PORT" "$SANDBOX_PORT"
 
 app="http://localhost:${APP_PORT}"
 sso="https://localhost:${SANDBOX_PORT}"
@@ -59,32 +55,9 @@ INSTANCE_PATH=${INSTANCE}
 ENV
 )
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap 'cleanup; echo "rehearsal: stopped"; exit 0' INT TERM
-trap cleanup EXIT
-
 env "${sandbox_env[@]}" "$PY" -m sandbox --tls &
 pids+=($!)
 
-wait_for() {  # URL [CA file]
-  for _ in $(seq 1 150); do
-    if "$PY" - "$@" 2>/dev/null <<'PYTHON'
-import ssl, sys, urllib.request
-context = ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv) > 2 else None
-urllib.request.urlopen(sys.argv[1], timeout=1, context=context)
-PYTHON
-    then
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "rehearsal: $1 did not answer" >&2
-  exit 1
-}
 wait_for "${sso}/oauth/v2/oauth-anonymous/.well-known/openid-configuration" "${SANDBOX_TLS_DIR}/ca.pem"
 
 # Checklist step 3: the doctor, with exactly the app's variables (its report never
@@ -115,7 +88,4 @@ cat <<TXT
   to run the doctor again. Press Ctrl-C to stop both.
 
 TXT
-set +e
-wait -n "${pids[@]}"
-echo "rehearsal: a server stopped unexpectedly (exit $?)" >&2
-exit 1
+wait_while_both_serve

@@ -57,3 +57,30 @@ def test_demo_refuses_a_busy_port(tmp_path):
         )
     assert done.returncode == 1
     assert "already in use" in done.stderr
+
+
+def children(pid: int) -> dict[int, str]:
+    """The processes whose parent is ``pid``, with their command lines (Linux /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, IndexError, ValueError):
+                continue  # it ended while we looked
+            if parent == pid:
+                found[int(entry.name)] = command
+    return found
+
+
+def test_demo_says_so_and_stops_the_app_when_the_sandbox_dies(demo):
+    ports, proc, out = demo
+    sandbox = [pid for pid, command in children(proc.pid).items() if "-m sandbox" in command]
+    assert len(sandbox) == 1
+    os.kill(sandbox[0], signal.SIGKILL)
+
+    assert proc.wait(timeout=30) == 1
+    assert "demo: a server stopped unexpectedly" in out.read_text()
+    with pytest.raises(OSError):  # the app went with it, not left serving a dead sandbox
+        Browser(f"http://localhost:{ports['APP_PORT']}").get("/", timeout=2)
