@@ -26,6 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import servers
+from bench.cli import count
 from bench.demo_login import direct_access_token, login_through_app
 from bench.proxy_bench import RESOURCE
 from bench.rounds import cpu_seconds, latency, throughput
@@ -36,9 +37,9 @@ DIRECT = "direct API"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("configs", help='JSON: {"name": {"ENV_VAR": "value", ...}, ...}')
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=count, default=8)
     parser.add_argument("--seconds", type=float, default=2.5, help="throughput per round")
-    parser.add_argument("--calls", type=int, default=150, help="sequential calls per round")
+    parser.add_argument("--calls", type=count, default=150, help="sequential calls per round")
     args = parser.parse_args()
     configs: dict[str, dict[str, str]] = json.loads(args.configs)
 

@@ -30,6 +30,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import servers
+from bench.cli import count
 from bench.demo_login import direct_access_token, login_through_app
 from bench.proxy_bench import RESOURCE
 from bench.rounds import timed_get
@@ -41,7 +42,7 @@ SANDBOX_LOG_FORMAT = "--access-logformat '%(D)s %(a)s'"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--calls", type=int, default=500, help="calls each way")
+    parser.add_argument("--calls", type=count, default=500, help="calls each way")
     parser.add_argument("--redis", action="store_true", help="Redis sessions, not files")
     args = parser.parse_args()
 

@@ -43,6 +43,7 @@ import requests
 from urllib3.exceptions import ProtocolError
 
 from bench import servers
+from bench.cli import count
 
 DOCS = "/api-proxy/document/v1/documents?limit=100"
 TIMEOUT = 60
@@ -278,8 +279,8 @@ def load_run(backend: str, flows: int, workers: int, folder: Path) -> tuple[Load
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--flows", type=int, default=200, help="concurrent logins (users)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of the app")
+    parser.add_argument("--flows", type=count, default=200, help="concurrent logins (users)")
+    parser.add_argument("--workers", type=count, default=4, help="gunicorn workers of the app")
     parser.add_argument("--backends", default="filesystem,redis")
     args = parser.parse_args()
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import requests
 
+from bench.cli import count
 from bench.demo_login import direct_access_token, login_through_app
 from bench.rounds import compare
 from bench.servers import free_port, process, workers_of
@@ -97,14 +98,14 @@ def upload(app_url: str, cookie: str, megabytes: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=500, help="sequential calls for latency")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--requests", type=count, default=500, help="sequential calls for latency")
+    parser.add_argument("--concurrency", type=count, default=8)
     parser.add_argument(
         "--duration", type=float, default=8.0, help="seconds of throughput run per side"
     )
-    parser.add_argument("--rounds", type=int, default=4, help="alternating proxied/direct rounds")
+    parser.add_argument("--rounds", type=count, default=4, help="alternating proxied/direct rounds")
     parser.add_argument("--workers", default="2", help="gunicorn workers of the app")
-    parser.add_argument("--stream-mb", type=int, default=200)
+    parser.add_argument("--stream-mb", type=count, default=200)
     args = parser.parse_args()
 
     app_port, sso_port = free_port(), free_port()

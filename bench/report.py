@@ -31,6 +31,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import servers
+from bench.cli import count
 from bench.demo_login import direct_access_token, login_through_app
 from bench.load_logins import load_users, run_load
 from bench.proxy_bench import MB, RESOURCE, download, memory_growth, upload
@@ -141,15 +142,15 @@ def table(results: dict[str, dict], args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--logins", type=int, default=200, help="concurrent full logins")
-    parser.add_argument("--requests", type=int, default=500, help="sequential calls for latency")
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--logins", type=count, default=200, help="concurrent full logins")
+    parser.add_argument("--requests", type=count, default=500, help="sequential calls for latency")
+    parser.add_argument("--concurrency", type=count, default=16)
     parser.add_argument(
         "--duration", type=float, default=8.0, help="seconds of throughput run per side"
     )
-    parser.add_argument("--rounds", type=int, default=4, help="alternating proxied/direct rounds")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of the app")
-    parser.add_argument("--stream-mb", type=int, default=200)
+    parser.add_argument("--rounds", type=count, default=4, help="alternating proxied/direct rounds")
+    parser.add_argument("--workers", type=count, default=2, help="gunicorn workers of the app")
+    parser.add_argument("--stream-mb", type=count, default=200)
     args = parser.parse_args()
     servers.redis_binary()  # fail before anything starts, not halfway
 

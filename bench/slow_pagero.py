@@ -38,6 +38,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import servers
+from bench.cli import count
 from bench.demo_login import login_through_app
 from bench.load_logins import load_users, run_load
 
@@ -256,9 +257,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--delay-ms", type=float, default=100)
     parser.add_argument("--token-delay-ms", type=float, default=200)
-    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per row")
-    parser.add_argument("--logins", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seconds", type=count, default=10, help="wrk duration per row")
+    parser.add_argument("--logins", type=count, default=200)
+    parser.add_argument("--workers", type=count, default=2)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run scripts/setup.sh --dev (apt-get install wrk)")

@@ -1,0 +1,30 @@
+"""The benchmarks refuse a count below one at once, naming the option."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("module", "option"),
+    [
+        ("bench.slow_pagero", "--logins"),
+        ("bench.report", "--rounds"),
+        ("bench.load_logins", "--flows"),
+        ("bench.compare_configs", "--calls"),
+    ],
+)
+@pytest.mark.parametrize(("value", "says"), [("0", "0 is not at least 1"), ("x", "not a whole")])
+def test_a_count_below_one_is_refused_before_anything_starts(module, option, value, says):
+    args = [sys.executable, "-m", module, option, value]
+    if module == "bench.compare_configs":
+        args.insert(3, "{}")  # its positional argument: the configurations
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"argument {option}: " in done.stderr and says in done.stderr
