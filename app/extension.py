@@ -24,7 +24,7 @@ from typing import Any
 import requests
 from flask import Flask, current_app, g, has_app_context
 
-from config import Settings
+from config import ConfigError, Settings
 from pagero_oauth import errors
 from pagero_oauth.client import PageroClient
 from pagero_oauth.discovery import Discovery
@@ -32,6 +32,7 @@ from pagero_oauth.http import Route, pooled_session
 from pagero_oauth.in_flight import InFlight
 from pagero_oauth.stores import Stores
 from pagero_oauth.stores import build as build_stores
+from pagero_oauth.stores.redis_client import CertificateNotTrusted
 from pagero_oauth.tokens import TOKEN_KEY, TokenSet
 
 from . import metrics
@@ -75,7 +76,10 @@ class Pagero:
         """Build the app's client from its settings, a pooled session and its stores
         (:func:`pagero_oauth.stores.build` chooses the backend)."""
         settings: Settings = app.config["PAGERO_SETTINGS"]
-        stores = build_stores(settings, app.instance_path)
+        try:
+            stores = build_stores(settings, app.instance_path)
+        except CertificateNotTrusted as exc:  # a cluster's client connects as it is built
+            raise ConfigError(settings.profile, {"REDIS_URL": str(exc)}) from exc
         # As many kept-alive connections as calls may wait: none is opened to be thrown away.
         http = pooled_session(settings.max_in_flight)
         observer = AppObserver()

@@ -191,8 +191,9 @@ FIELDS: tuple[Field, ...] = (
         "REDIS_URL",
         "redis_url",
         f.parse_redis_url,
-        "Redis for SESSION_BACKEND=redis: `redis://redis:6379/0` (`rediss://` for TLS), "
-        "`redis+sentinel://h1:26379,h2:26379/mymaster` or `redis+cluster://h1:6379,h2:6379`.",
+        "Redis for SESSION_BACKEND=redis: `redis://redis:6379/0`, "
+        "`redis+sentinel://h1:26379,h2:26379/mymaster` or `redis+cluster://h1:6379,h2:6379`; "
+        "`rediss://`, `rediss+sentinel://`, `rediss+cluster://` for TLS.",
         secret=True,
     ),
     Field(

@@ -13,10 +13,12 @@ Every form is redis-py's own support, chosen by ``REDIS_URL``:
 Keys that one command or script touches together share a ``{hash tag}``
 (:mod:`pagero_oauth.stores.redis`), so everything the app does works on a cluster.
 
-TLS (``rediss://``) verifies the server against the CA bundle the rest of the app uses
-(``REQUESTS_CA_BUNDLE``, or ``CURL_CA_BUNDLE``), so one private CA serves Pagero's
-endpoints and Redis; an ``ssl_ca_certs=`` in the URL wins. A certificate the bundle
-does not trust is a start-up error (:func:`check_tls`), not a 503 on every request.
+TLS (``rediss://``, ``rediss+sentinel://``, ``rediss+cluster://``) verifies every server
+it connects to (for Sentinel the sentinels and the master, for Cluster each node) against
+the CA bundle the rest of the app uses (``REQUESTS_CA_BUNDLE``, or ``CURL_CA_BUNDLE``), so
+one private CA serves Pagero's endpoints and Redis; an ``ssl_ca_certs=`` in the URL wins,
+and with neither the system's CAs verify (:func:`ca_certs`). A certificate that is not
+trusted is a start-up error (:func:`startup_problem`), not a 503 on every request.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ import os
 import ssl
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import (
     ClusterDownError,
@@ -38,9 +40,10 @@ from redis.exceptions import (
     ResponseError,
     SlotNotCoveredError,
 )
-from redis.sentinel import Sentinel
+from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
-from .redis_url import split_redis_url
+from .redis_url import split_redis_url, url_ca_certs, uses_tls
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +67,33 @@ REDIS_ERRORS = (RedisError, RedisClusterException)
 PROBE_TTL_MS = 10_000
 
 
+class CertificateNotTrusted(RedisError):
+    """A Redis server's TLS certificate failed verification while the client was built.
+
+    Only a cluster's client connects as it is built (it reads the slot map); the
+    message is the one :func:`check_tls` gives for the other forms.
+    """
+
+
 def connect(url: str, sentinel_password: str | None = None) -> Any:
-    """A redis-py client for ``url`` (any form ``REDIS_URL`` takes)."""
+    """A redis-py client for ``url`` (any form ``REDIS_URL`` takes).
+
+    Raises :class:`CertificateNotTrusted` for a ``rediss+cluster://`` whose nodes show a
+    certificate :func:`ca_certs` does not trust, and what ``RedisCluster`` raises when no
+    node answers: a cluster's client reads the slot map as it is built.
+    """
     scheme = url.partition("://")[0].lower()
-    if scheme in ("redis+sentinel", "redis+cluster"):
+    if "+" in scheme:  # redis+sentinel, redis+cluster and their rediss+ twins
         target = split_redis_url(url)
         auth = {"username": target.username, "password": target.password}
+        tls = tls_options(url) if target.tls else {}
         if target.kind == "sentinel":
             sentinels = Sentinel(
                 list(target.nodes),
-                sentinel_kwargs={"password": sentinel_password, **TIMEOUTS},
+                # The sentinels tell where the master is: they are verified as it is.
+                sentinel_kwargs={"password": sentinel_password, **TIMEOUTS, **tls},
                 **TIMEOUTS,
+                **tls,
             )
             return sentinels.master_for(
                 target.service,
@@ -84,18 +103,54 @@ def connect(url: str, sentinel_password: str | None = None) -> Any:
                 **auth,
             )
         nodes = [ClusterNode(host, port) for host, port in target.nodes]
-        return RedisCluster(
-            startup_nodes=nodes, max_connections=MAX_CONNECTIONS, **auth, **TIMEOUTS
-        )
+        try:
+            return RedisCluster(
+                startup_nodes=nodes, max_connections=MAX_CONNECTIONS, **auth, **TIMEOUTS, **tls
+            )
+        except REDIS_ERRORS as exc:
+            if _tls_refused(exc):
+                raise CertificateNotTrusted(_not_trusted(url)) from exc
+            raise
     options: dict[str, Any] = {
         **TIMEOUTS,
         "health_check_interval": 30,
         "max_connections": MAX_CONNECTIONS,
     }
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if scheme == "rediss" and bundle and "ssl_ca_certs" not in parse_qs(urlsplit(url).query):
-        options["ssl_ca_certs"] = bundle
+    if scheme == "rediss" and (bundle := ca_certs(url)):
+        options["ssl_ca_certs"] = bundle  # the same as the URL's ssl_ca_certs=, if it has one
     return redis.Redis.from_url(url, **options)
+
+
+def ca_certs(url: str) -> str | None:
+    """The CA file that verifies the certificates of a TLS ``url``, one rule for every form.
+
+    The URL's ``ssl_ca_certs=`` first (a CA for Redis alone), else the bundle the app
+    verifies Pagero with (:func:`_app_bundle`), else None: the system's CAs. (redis-py
+    loads the system's CAs in any case; a file adds to them.)
+    """
+    return url_ca_certs(url) or _app_bundle()
+
+
+def _app_bundle() -> str | None:
+    """``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``: the order requests reads them in."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+
+
+def tls_options(url: str) -> dict[str, Any]:
+    """redis-py's TLS arguments for the Sentinel and Cluster forms (``rediss+``).
+
+    ``rediss://`` gets the same from ``from_url``; these forms are built from their
+    parts, so the verification is said here rather than left to the defaults. Each
+    certificate must chain to :func:`ca_certs` and name the host connected to: the one
+    in ``REDIS_URL`` for a sentinel or a cluster's first node, the address the sentinels
+    or the slot map give out for the data nodes.
+    """
+    return {
+        "ssl": True,
+        "ssl_ca_certs": ca_certs(url),
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+    }
 
 
 def probe_key(prefix: str) -> str:
@@ -139,15 +194,16 @@ def _tls_refused(exc: BaseException) -> bool:
 def startup_problem(settings: Any, client: Any = None) -> str | None:
     """What must stop the start for ``settings``' Redis (:func:`check_tls`), or None.
 
-    Run by gunicorn's master before any worker (config/gunicorn.py) and by the app
-    (app/sessions.py).
+    Run by gunicorn's master before any worker (config/gunicorn.py), without a client,
+    and by the app (app/sessions.py) with its own.
     """
-    if settings.session_backend != "redis" or not settings.redis_url.lower().startswith(
-        "rediss://"
-    ):
+    if settings.session_backend != "redis" or not uses_tls(settings.redis_url):
         return None
     if client is None:
-        client = connect(settings.redis_url)
+        try:
+            client = connect(settings.redis_url)
+        except CertificateNotTrusted as exc:
+            return str(exc)
         try:
             return check_tls(client, settings.redis_url)
         finally:
@@ -156,25 +212,62 @@ def startup_problem(settings: Any, client: Any = None) -> str | None:
 
 
 def check_tls(client: Any, url: str) -> str | None:
-    """At start-up, for ``rediss://``: why the server's certificate is refused, or None.
+    """At start-up, for the TLS forms: why a server's certificate is refused, or None.
 
     Redis being down or slow is not a reason to refuse to start (the app answers 503
     and recovers by itself); a certificate the CA bundle does not trust never heals,
-    so it is said once, at start, naming the variables to fix.
+    so it is said once, at start, naming the variables to fix. For Sentinel each
+    sentinel is asked first (:func:`_refuses_certificate`), then the master it names.
     """
-    if not url.lower().startswith("rediss://"):
+    if not uses_tls(url):
         return None
+    for sentinel in _sentinels_of(client):
+        if _refuses_certificate(sentinel):
+            return _not_trusted(url)
     try:
         client.ping()
     except REDIS_ERRORS as exc:
         if _tls_refused(exc):
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-            trusted = f"the CA bundle {bundle}" if bundle else "the system's CA certificates"
-            return (
-                "the Redis server's TLS certificate is not trusted by "
-                f"{trusted} (certificate verify failed): set REQUESTS_CA_BUNDLE to the CA "
-                "that signed it, or fix the server's certificate (its names must include "
-                "the host in REDIS_URL)"
-            )
+            return _not_trusted(url)
         log.warning("Redis did not answer at start-up (%s): 503s until it does", failure(exc))
     return None
+
+
+def _sentinels_of(client: Any) -> list[Any]:
+    """The sentinels a ``master_for`` client asks where the master is; none otherwise."""
+    pool = getattr(client, "connection_pool", None)  # a RedisCluster has one per node
+    return list(pool.sentinel_manager.sentinels) if isinstance(pool, SentinelConnectionPool) else []
+
+
+def _refuses_certificate(server: Any) -> bool:
+    """One connection to ``server``, tried once: was its certificate refused?
+
+    Asked of each sentinel directly, because a master's client reports a sentinel it
+    could not use only as ``MasterNotFoundError``, without the reason; and once, because
+    redis-py's retries would spend seconds per sentinel on what never heals.
+    """
+    pool = server.connection_pool
+    connection = pool.connection_class(**{**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)})
+    try:
+        connection.connect()
+    except REDIS_ERRORS as exc:
+        return _tls_refused(exc)
+    finally:
+        connection.disconnect()
+    return False
+
+
+def _not_trusted(url: str) -> str:
+    """What to fix, naming the CA that was used: the URL's, the app's bundle or the system's."""
+    if own := url_ca_certs(url):
+        trusted, fix = f"the ssl_ca_certs= file {own} in REDIS_URL", "set ssl_ca_certs="
+    elif bundle := _app_bundle():
+        trusted, fix = f"the CA bundle {bundle}", "set REQUESTS_CA_BUNDLE"
+    else:
+        trusted, fix = "the system's CA certificates", "set REQUESTS_CA_BUNDLE"
+    return (
+        f"the Redis server's TLS certificate is not trusted by {trusted} (certificate "
+        f"verify failed): {fix} to the CA that signed it, or fix the server's certificate "
+        "(its names must include the host in REDIS_URL and, for Sentinel and Cluster, the "
+        "address each node is announced as)"
+    )

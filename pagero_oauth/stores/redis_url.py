@@ -3,30 +3,60 @@
 ``redis://``, ``rediss://`` and ``unix://`` go to redis-py's ``from_url`` as they are;
 ``redis+sentinel://`` and ``redis+cluster://`` list several nodes, which ``from_url``
 cannot read, so :func:`split_redis_url` does (:mod:`pagero_oauth.stores.redis_client`
-connects, ``config`` validates with :func:`parse_redis_url` at start-up).
+connects, ``config`` validates with :func:`parse_redis_url` at start-up). Each of the
+two has a TLS twin, ``rediss+sentinel://`` and ``rediss+cluster://``, as ``rediss://``
+is the TLS twin of ``redis://``: the extra ``s`` is the one sign of TLS in every form.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 #: The forms REDIS_URL takes, said in every message about one.
 REDIS_URL_FORMS = (
     "redis://host:port/db, rediss://host:port/db (TLS), unix:///path/redis.sock, "
-    "redis+sentinel://host:port,host:port/master-name[/db] (Sentinel) or "
-    "redis+cluster://host:port,host:port (Cluster)"
+    "redis+sentinel://host:port,host:port/master-name[/db] (Sentinel), "
+    "redis+cluster://host:port,host:port (Cluster), "
+    "or rediss+sentinel:// and rediss+cluster:// for Sentinel and Cluster over TLS"
 )
 #: Port of a node listed without one, per form.
-_DEFAULT_PORTS = {"redis+sentinel": 26379, "redis+cluster": 6379}
+_DEFAULT_PORTS = {
+    "redis+sentinel": 26379,
+    "rediss+sentinel": 26379,
+    "redis+cluster": 6379,
+    "rediss+cluster": 6379,
+}
+#: The one query parameter the Sentinel and Cluster forms take: the CA file that
+#: verifies the servers, as ``rediss://`` takes it (only with TLS: there is nothing
+#: to verify without).
+CA_PARAMETER = "ssl_ca_certs"
+
+
+def url_ca_certs(url: str) -> str | None:
+    """The CA file a TLS ``url`` names in ``?ssl_ca_certs=``, or None."""
+    if "+" in url.partition("://")[0]:
+        return split_redis_url(url).ssl_ca_certs
+    return parse_qs(urlsplit(url).query).get(CA_PARAMETER, [None])[0]
+
+
+def uses_tls(url: str) -> bool:
+    """Whether ``url`` is one of the TLS forms: ``rediss://``, ``rediss+sentinel://``,
+    ``rediss+cluster://``."""
+    return url.strip().partition("://")[0].lower() in (
+        "rediss",
+        "rediss+sentinel",
+        "rediss+cluster",
+    )
 
 
 @dataclass(frozen=True)
 class RedisTarget:
-    """What a ``redis+sentinel://`` or ``redis+cluster://`` URL names.
+    """What a ``redis+sentinel://`` or ``redis+cluster://`` URL (or its ``rediss+`` TLS
+    twin) names.
 
     ``redis://``, ``rediss://`` and ``unix://`` go to redis-py's own ``from_url`` as
-    they are; these two forms list several nodes, which ``from_url`` cannot read.
+    they are; these forms list several nodes, which ``from_url`` cannot read.
     """
 
     kind: str  # "sentinel" or "cluster"
@@ -35,6 +65,10 @@ class RedisTarget:
     db: int = 0
     username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
+    #: TLS to every node (``rediss+``): the sentinels and the data nodes alike.
+    tls: bool = False
+    #: The URL's ``ssl_ca_certs=``: the CA file that wins over the app's bundle.
+    ssl_ca_certs: str | None = None
 
 
 def parse_redis_url(raw: str) -> str:
@@ -55,8 +89,8 @@ def parse_redis_url(raw: str) -> str:
         return value
     if "," in parts.netloc:
         raise ValueError(
-            "several hosts need redis+sentinel://host:port,host:port/master-name or "
-            "redis+cluster://host:port,host:port"
+            f"several hosts need {scheme}+sentinel://host:port,host:port/master-name or "
+            f"{scheme}+cluster://host:port,host:port"
         )
     if not parts.hostname:
         raise ValueError(f"expected a host: {scheme}://host:6379/0")
@@ -66,13 +100,15 @@ def parse_redis_url(raw: str) -> str:
 
 
 def split_redis_url(value: str) -> RedisTarget:
-    """The nodes, master name, database and credentials of a Sentinel or Cluster URL."""
+    """The nodes, master name, database, credentials and TLS of a Sentinel or Cluster URL."""
     scheme, _, rest = value.partition("://")
     scheme = scheme.lower()
-    kind = scheme.removeprefix("redis+")
+    tls, kind = scheme.startswith("rediss+"), scheme.partition("+")[2]
+    if "#" in rest:
+        raise ValueError(f"expected no #fragment in a {scheme}:// URL")
+    rest, _, query = rest.partition("?")
+    ca_certs = _ca_certs_of(query, scheme) if query else None
     netloc, _, path = rest.partition("/")
-    if "?" in path or "?" in netloc or "#" in rest:
-        raise ValueError(f"expected no ?query or #fragment in a {scheme}:// URL")
     userinfo, _, hosts = netloc.rpartition("@")
     username, _, password = userinfo.partition(":")
     nodes = []
@@ -86,10 +122,10 @@ def split_redis_url(value: str) -> RedisTarget:
         if not segments or not segments[0]:
             raise ValueError(
                 "expected the master's name after the sentinels: "
-                "redis+sentinel://host:26379,host:26379/mymaster"
+                f"{scheme}://host:26379,host:26379/mymaster"
             )
         if len(segments) > 2:
-            raise ValueError("expected redis+sentinel://hosts/master-name or .../master-name/db")
+            raise ValueError(f"expected {scheme}://hosts/master-name or .../master-name/db")
         service = segments[0]
         db = _db_of(segments[1]) if len(segments) == 2 else 0
     elif any(segments):
@@ -101,7 +137,28 @@ def split_redis_url(value: str) -> RedisTarget:
         db=db,
         username=unquote(username) or None,
         password=unquote(password) or None,
+        tls=tls,
+        ssl_ca_certs=ca_certs,
     )
+
+
+def _ca_certs_of(query: str, scheme: str) -> str:
+    """The CA file of ``?ssl_ca_certs=/path``: the one parameter these forms take."""
+    if not scheme.startswith("rediss+"):
+        raise ValueError(
+            f"expected no ?query in a {scheme}:// URL (?{CA_PARAMETER}= is for the TLS "
+            f"form, {scheme.replace('redis+', 'rediss+')}://)"
+        )
+    found = parse_qs(query, keep_blank_values=True)
+    others = sorted(set(found) - {CA_PARAMETER})
+    if others:
+        raise ValueError(
+            f"expected only ?{CA_PARAMETER}=/path/ca.pem in a {scheme}:// URL, got {others[0]!r}"
+        )
+    (ca_certs, *more) = found[CA_PARAMETER]
+    if more or not ca_certs:
+        raise ValueError(f"expected one file in ?{CA_PARAMETER}=/path/ca.pem")
+    return ca_certs
 
 
 def _node(host: str, default_port: int) -> tuple[str, int]:

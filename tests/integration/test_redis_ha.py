@@ -50,6 +50,10 @@ def _try_login(browser: Browser) -> bool:
         "redis+sentinel://s1:26379,s2:26379,s3/mymaster",
         "redis+sentinel://:data-pw@s1:26379,s2:26379/mymaster/2",
         "redis+cluster://n1:6379,n2:6379,[::1]:7000",
+        "rediss+sentinel://:data-pw@s1:26380,s2:26380/mymaster/1",
+        "rediss+cluster://n1:6380,n2:6380",
+        "rediss+cluster://n1:6380,n2:6380?ssl_ca_certs=/etc/redis/ca.pem",
+        "rediss+sentinel://s1,s2/mymaster?ssl_ca_certs=/etc/redis/ca.pem",
     ],
 )
 def test_every_documented_redis_url_form_is_accepted(url):
@@ -65,6 +69,12 @@ def test_every_documented_redis_url_form_is_accepted(url):
         ("redis+sentinel://s1/mymaster/zero", "database number"),
         ("redis+cluster://n1:6379/1", "a Redis Cluster has only database 0"),
         ("redis://n1:6379,n2:6379/0", "several hosts need redis+sentinel://"),
+        ("rediss://:pw@n1:6380,n2:6380/0", "several hosts need rediss+sentinel://"),
+        ("rediss+sentinel://:pw@s1,s2", "expected the master's name after the sentinels"),
+        ("rediss+cluster://n1:6380/1", "a Redis Cluster has only database 0"),
+        ("redis+cluster://n1?ssl_ca_certs=/ca.pem", "is for the TLS form, rediss+cluster://"),
+        ("rediss+cluster://n1?ssl_cert_reqs=none", "expected only ?ssl_ca_certs="),
+        ("rediss+sentinel://s1/mymaster?ssl_ca_certs=", "expected one file in ?ssl_ca_certs="),
         ("redis://:6379/0", "expected a host"),
         ("http://redis:6379", "unknown scheme 'http'"),
         ("sentinel:pw@host", "no scheme"),
