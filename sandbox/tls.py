@@ -55,26 +55,39 @@ class LocalCertificates:
         return self.folder / "server-key.pem"
 
 
-def ensure_local_certificates(folder: str | os.PathLike[str] = DEFAULT_DIR) -> LocalCertificates:
-    """The CA and server certificate in ``folder``: the ones there while valid, else new."""
+def ensure_local_certificates(
+    folder: str | os.PathLike[str] = DEFAULT_DIR, *, client_auth: bool = False
+) -> LocalCertificates:
+    """The CA and server certificate in ``folder``: the ones there while valid, else new.
+
+    ``client_auth``: the certificate may also stand for its holder as a TLS client. A
+    Redis Cluster node shows it so on the cluster bus, where the peer always asks for
+    one (the tests' TLS cluster); the sandbox's own certificate serves https only.
+    """
     found = LocalCertificates(Path(folder))
-    if not _still_valid(found):
-        _make(found)
+    if not _still_valid(found, _usages(client_auth)):
+        _make(found, _usages(client_auth))
     return found
 
 
-def _still_valid(found: LocalCertificates) -> bool:
+def _usages(client_auth: bool) -> list[x509.ObjectIdentifier]:
+    extra = [ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else []
+    return [ExtendedKeyUsageOID.SERVER_AUTH, *extra]
+
+
+def _still_valid(found: LocalCertificates, usages: list[x509.ObjectIdentifier]) -> bool:
     if not all(p.exists() for p in (found.ca_cert, found.cert, found.key)):
         return False
     try:
         cert = x509.load_pem_x509_certificate(found.cert.read_bytes())
-    except ValueError:
+        has = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except (ValueError, x509.ExtensionNotFound):
         return False
     now = datetime.datetime.now(datetime.UTC)
-    return cert.not_valid_after_utc - RENEW_BEFORE > now
+    return cert.not_valid_after_utc - RENEW_BEFORE > now and set(usages) <= set(has)
 
 
-def _make(found: LocalCertificates) -> None:
+def _make(found: LocalCertificates, usages: list[x509.ObjectIdentifier]) -> None:
     found.folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=VALID_DAYS)
@@ -121,7 +134,7 @@ def _make(found: LocalCertificates) -> None:
         .not_valid_after(end)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
         )

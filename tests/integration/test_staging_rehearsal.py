@@ -9,6 +9,8 @@ import signal
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from sandbox.settings import SandboxConfigError, load_settings
 from sandbox.tls import ensure_local_certificates
@@ -51,6 +53,22 @@ def test_local_certificates_are_made_once_and_reused(tmp_path):
     made = first.ca_cert.read_bytes()
     assert ensure_local_certificates(tmp_path).ca_cert.read_bytes() == made
     assert oct(first.key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_local_certificates_for_clients_too_replace_kept_ones_that_are_not(tmp_path):
+    """``client_auth`` (a TLS Redis Cluster node's certificate) is not met by https-only ones."""
+
+    def usages(found):
+        cert = x509.load_pem_x509_certificate(found.cert.read_bytes())
+        return set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+
+    https_only = ensure_local_certificates(tmp_path)
+    assert usages(https_only) == {ExtendedKeyUsageOID.SERVER_AUTH}
+    made = https_only.ca_cert.read_bytes()
+    both = ensure_local_certificates(tmp_path, client_auth=True)
+    assert both.ca_cert.read_bytes() != made
+    assert usages(both) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+    assert ensure_local_certificates(tmp_path).ca_cert.read_bytes() == both.ca_cert.read_bytes()
 
 
 def test_the_rehearsal_script_runs_staging_against_the_tls_sandbox(tmp_path):
