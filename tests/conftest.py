@@ -27,7 +27,12 @@ from sandbox.tls import LocalCertificates, ensure_local_certificates
 from tests.browser import Browser
 from tests.leaks import AUTHORIZATION_SERVER_LOGGERS, find_leaks
 from tests.recorder import RecordingApp
-from tests.redis_topologies import RedisClusterUnderTest, SentinelUnderTest, TlsRedisUnderTest
+from tests.redis_topologies import (
+    RedisClusterUnderTest,
+    SentinelUnderTest,
+    TlsFiles,
+    TlsRedisUnderTest,
+)
 from tests.servers import GUNICORN_LOGS, LiveServer, RedisServer, free_port
 from tests.staging_rehearsal import staging_settings
 
@@ -257,6 +262,24 @@ def tls_redis(tmp_path_factory) -> Iterator[TlsRedisUnderTest]:
     server = TlsRedisUnderTest(tmp_path_factory.mktemp("redis-tls"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_redis_cluster(tmp_path_factory) -> Iterator[RedisClusterUnderTest]:
+    """Three masters speaking only TLS, on the cluster bus too, for the run."""
+    folder = tmp_path_factory.mktemp("redis-cluster-tls")
+    cluster = RedisClusterUnderTest(folder, tls=TlsFiles.make(folder))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_redis_sentinel(tmp_path_factory) -> Iterator[SentinelUnderTest]:
+    """A master, a replica and one sentinel, all speaking only TLS (replication too)."""
+    folder = tmp_path_factory.mktemp("redis-sentinel-tls")
+    topology = SentinelUnderTest(folder, tls=TlsFiles.make(folder), sentinels=1)
+    yield topology
+    topology.stop()
 
 
 class _RunLog(logging.Handler):
