@@ -141,9 +141,9 @@ def tls_options(url: str) -> dict[str, Any]:
 
     ``rediss://`` gets the same from ``from_url``; these forms are built from their
     parts, so the verification is said here rather than left to the defaults. Each
-    certificate must chain to :func:`ca_certs` and name the host connected to: the one
-    in ``REDIS_URL`` for a sentinel or a cluster's first node, the address the sentinels
-    or the slot map give out for the data nodes.
+    certificate must chain to :func:`ca_certs` and name the host connected to: one in
+    ``REDIS_URL`` for a sentinel or the node the slot map is first read from, the
+    address the sentinels or the slot map give out for the data nodes.
     """
     return {
         "ssl": True,
