@@ -32,7 +32,7 @@ from pagero_oauth.http import Route, pooled_session
 from pagero_oauth.in_flight import InFlight
 from pagero_oauth.stores import Stores
 from pagero_oauth.stores import build as build_stores
-from pagero_oauth.stores.redis_client import CertificateNotTrusted
+from pagero_oauth.stores.redis_client import ClusterNotReached
 from pagero_oauth.tokens import TOKEN_KEY, TokenSet
 
 from . import metrics
@@ -78,7 +78,7 @@ class Pagero:
         settings: Settings = app.config["PAGERO_SETTINGS"]
         try:
             stores = build_stores(settings, app.instance_path)
-        except CertificateNotTrusted as exc:  # a cluster's client connects as it is built
+        except ClusterNotReached as exc:  # a cluster's client connects as it is built
             raise ConfigError(settings.profile, {"REDIS_URL": str(exc)}) from exc
         # As many kept-alive connections as calls may wait: none is opened to be thrown away.
         http = pooled_session(settings.max_in_flight)

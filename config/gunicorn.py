@@ -107,13 +107,12 @@ def on_starting(server) -> None:
     # First: importing the app below imports prometheus-client, which picks its storage
     # once, from PROMETHEUS_MULTIPROC_DIR, and the workers inherit that choice.
     _prepare_metrics_dir(server)
-    from pagero_oauth.stores.redis_url import uses_tls
-
     try:
         settings = load_settings()
-        # A Redis certificate the CA bundle does not trust never heals: said once, here.
-        # (Only then is the app imported in the master: the workers load it themselves.)
-        if settings.session_backend == "redis" and uses_tls(settings.redis_url):
+        # A Redis certificate the CA bundle does not trust never heals, and a cluster
+        # none of whose nodes answers cannot be started on: said once, here. (Only
+        # then is the app imported in the master: the workers load it themselves.)
+        if settings.session_backend == "redis":
             from pagero_oauth.stores.redis_client import startup_problem
 
             if problem := startup_problem(settings):

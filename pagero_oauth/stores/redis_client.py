@@ -43,7 +43,7 @@ from redis.exceptions import (
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
-from .redis_url import split_redis_url, url_ca_certs, uses_tls
+from .redis_url import is_cluster, split_redis_url, url_ca_certs, uses_tls
 
 log = logging.getLogger(__name__)
 
@@ -67,20 +67,18 @@ REDIS_ERRORS = (RedisError, RedisClusterException)
 PROBE_TTL_MS = 10_000
 
 
-class CertificateNotTrusted(RedisError):
-    """A Redis server's TLS certificate failed verification while the client was built.
-
-    Only a cluster's client connects as it is built (it reads the slot map); the
-    message is the one :func:`check_tls` gives for the other forms.
-    """
+class ClusterNotReached(RedisError):
+    """A cluster's client could not be built: it reads the slot map as it is built, so
+    no node answering (or a node showing a certificate that is not trusted) stops the
+    start. The message says which, in the words :func:`check_tls` uses for TLS."""
 
 
 def connect(url: str, sentinel_password: str | None = None) -> Any:
     """A redis-py client for ``url`` (any form ``REDIS_URL`` takes).
 
-    Raises :class:`CertificateNotTrusted` for a ``rediss+cluster://`` whose nodes show a
-    certificate :func:`ca_certs` does not trust, and what ``RedisCluster`` raises when no
-    node answers: a cluster's client reads the slot map as it is built.
+    Raises :class:`ClusterNotReached` for a cluster none of whose listed nodes answers,
+    or whose nodes show a certificate :func:`ca_certs` does not trust: a cluster's
+    client reads the slot map as it is built. The other forms connect on first use.
     """
     scheme = url.partition("://")[0].lower()
     if "+" in scheme:  # redis+sentinel, redis+cluster and their rediss+ twins
@@ -109,8 +107,12 @@ def connect(url: str, sentinel_password: str | None = None) -> Any:
             )
         except REDIS_ERRORS as exc:
             if _tls_refused(exc):
-                raise CertificateNotTrusted(_not_trusted(url)) from exc
-            raise
+                raise ClusterNotReached(_not_trusted(url)) from exc
+            raise ClusterNotReached(
+                f"no node of the Redis Cluster in REDIS_URL answered ({type(exc).__name__}): "
+                "the app reads the cluster's slot map as it starts, so at least one listed "
+                "node must answer then"
+            ) from exc
     options: dict[str, Any] = {
         **TIMEOUTS,
         "health_check_interval": 30,
@@ -192,17 +194,22 @@ def _tls_refused(exc: BaseException) -> bool:
 
 
 def startup_problem(settings: Any, client: Any = None) -> str | None:
-    """What must stop the start for ``settings``' Redis (:func:`check_tls`), or None.
+    """What must stop the start for ``settings``' Redis, or None: a certificate that is
+    not trusted (:func:`check_tls`), or a cluster none of whose nodes answers
+    (:class:`ClusterNotReached`; one node or Sentinel down is no reason: 503s until it
+    is back).
 
     Run by gunicorn's master before any worker (config/gunicorn.py), without a client,
     and by the app (app/sessions.py) with its own.
     """
-    if settings.session_backend != "redis" or not uses_tls(settings.redis_url):
+    if settings.session_backend != "redis":
         return None
     if client is None:
+        if not uses_tls(settings.redis_url) and not is_cluster(settings.redis_url):
+            return None  # nothing to check before the first request
         try:
             client = connect(settings.redis_url)
-        except CertificateNotTrusted as exc:
+        except ClusterNotReached as exc:
             return str(exc)
         try:
             return check_tls(client, settings.redis_url)

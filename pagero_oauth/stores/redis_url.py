@@ -40,6 +40,11 @@ def url_ca_certs(url: str) -> str | None:
     return parse_qs(urlsplit(url).query).get(CA_PARAMETER, [None])[0]
 
 
+def is_cluster(url: str) -> bool:
+    """Whether ``url`` names a Redis Cluster: ``redis+cluster://`` or ``rediss+cluster://``."""
+    return url.strip().partition("://")[0].lower() in ("redis+cluster", "rediss+cluster")
+
+
 def uses_tls(url: str) -> bool:
     """Whether ``url`` is one of the TLS forms: ``rediss://``, ``rediss+sentinel://``,
     ``rediss+cluster://``."""

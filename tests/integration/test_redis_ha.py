@@ -124,6 +124,25 @@ def test_login_api_call_refresh_and_logout_work_on_a_redis_cluster(
     assert_no_leaks(sandbox, browser, caplog)
 
 
+def test_a_cluster_none_of_whose_nodes_answers_stops_the_start_in_one_line(app_settings, tmp_path):
+    """The cluster's client reads the slot map as it is built: no node, no app. Said
+    once, naming REDIS_URL, by the app factory and by gunicorn's master before any worker."""
+    url = f"redis+cluster://127.0.0.1:{free_port()}"
+    with pytest.raises(ConfigError) as caught:
+        create_app({**app_settings, "SESSION_BACKEND": "redis", "REDIS_URL": url})
+    assert (
+        "no node of the Redis Cluster in REDIS_URL answered" in (caught.value.problems["REDIS_URL"])
+    )
+    env = {"SESSION_BACKEND": "redis", "REDIS_URL": url, "INSTANCE_PATH": str(tmp_path / "i")}
+    with (
+        pytest.raises(RuntimeError, match="gunicorn exited") as caught,
+        gunicorn(free_port(), tmp_path / "gunicorn.log", **env),
+    ):
+        pass
+    assert "REDIS_URL: no node of the Redis Cluster in REDIS_URL answered" in str(caught.value)
+    assert "Booting worker" not in str(caught.value) and "Traceback" not in str(caught.value)
+
+
 # -- Sentinel ------------------------------------------------------------------------------
 
 
