@@ -87,6 +87,19 @@ def gunicorn_invocation(port: int, **env: str) -> tuple[list[str], dict[str, str
     return [str(Path(sys.executable).parent / "gunicorn"), *command[1:]], full_env
 
 
+def gunicorn_refusal(**env: str) -> str:
+    """What the Dockerfile's command printed when it refused to start with ``env``: it must
+    exit with status 2 from the master, before any worker and without a traceback."""
+    command, full_env = gunicorn_invocation(free_port(), **env)
+    done = subprocess.run(
+        command, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=60, check=False
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Booting worker" not in output and "Traceback" not in output, output
+    return output
+
+
 @contextmanager
 def gunicorn(port: int, log_path: Path, **env: str) -> Iterator[subprocess.Popen]:
     """Run the app with the Dockerfile's command on ``port``; yields the process."""

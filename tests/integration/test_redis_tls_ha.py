@@ -15,7 +15,7 @@ from config import ConfigError
 from tests.browser import Browser, parse_forms
 from tests.leaks import assert_no_leaks
 from tests.redis_topologies import RedisClusterUnderTest, SentinelUnderTest
-from tests.servers import free_port, gunicorn
+from tests.servers import gunicorn_refusal
 
 DOCS = "/api-proxy/document/v1/documents"
 
@@ -83,16 +83,10 @@ def test_the_urls_ssl_ca_certs_wins_over_the_ca_bundle(app_settings, topology, m
 
 def test_gunicorn_refuses_to_start_on_an_untrusted_certificate(topology, tmp_path):
     """Checked once in gunicorn's master, which has no client yet: one message, status 2."""
-    env = {
-        "SESSION_BACKEND": "redis",
-        "REDIS_URL": topology.url,
-        "REQUESTS_CA_BUNDLE": str(topology.tls.other_ca),
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-    }
-    with (
-        pytest.raises(RuntimeError, match="gunicorn exited") as caught,
-        gunicorn(free_port(), tmp_path / "gunicorn.log", **env),
-    ):
-        pass
-    assert "REDIS_URL: the Redis server's TLS certificate is not trusted" in str(caught.value)
-    assert "Booting worker" not in str(caught.value)
+    said = gunicorn_refusal(
+        SESSION_BACKEND="redis",
+        REDIS_URL=topology.url,
+        REQUESTS_CA_BUNDLE=str(topology.tls.other_ca),
+        INSTANCE_PATH=str(tmp_path / "instance"),
+    )
+    assert "REDIS_URL: the Redis server's TLS certificate is not trusted" in said
