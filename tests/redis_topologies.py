@@ -13,9 +13,11 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -33,6 +35,17 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
+
+
+@contextmanager
+def stopped_on_failure(topology: Any) -> Iterator[None]:
+    """A topology whose set-up fails partway stops the servers it had started, so no
+    ``redis-server`` outlives the test run."""
+    try:
+        yield
+    except BaseException:
+        topology.stop()
+        raise
 
 
 def free_cluster_port() -> int:
@@ -115,17 +128,24 @@ class RedisClusterUnderTest:
 
     def __init__(self, folder: Path, tls: TlsFiles | None = None):
         self.tls = tls
-        self.nodes = [cluster_node(folder, tls=tls) for _ in range(3)]
-        cli = shutil.which("redis-cli")
-        if cli is None:
-            raise RuntimeError("redis-cli is not installed (Debian's redis-tools)")
-        addresses = [f"127.0.0.1:{node.listening_port}" for node in self.nodes]
-        over_tls = ["--tls", "--cacert", str(tls.ca)] if tls else []
-        create = ["--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
-        subprocess.run([cli, *over_tls, *create], check=True, capture_output=True, timeout=30)
-        for node in self.nodes:
-            client = self.client(node)
-            wait_for(lambda c=client: c.cluster("info")["cluster_state"] == "ok", 20, "cluster ok")
+        self.nodes: list[RedisServer] = []
+        with stopped_on_failure(self):
+            for _ in range(3):
+                self.nodes.append(cluster_node(folder, tls=tls))
+            cli = shutil.which("redis-cli")
+            if cli is None:
+                raise RuntimeError("redis-cli is not installed (Debian's redis-tools)")
+            addresses = [f"127.0.0.1:{node.listening_port}" for node in self.nodes]
+            over_tls = ["--tls", "--cacert", str(tls.ca)] if tls else []
+            create = [
+                "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"
+            ]  # fmt: skip
+            subprocess.run([cli, *over_tls, *create], check=True, capture_output=True, timeout=30)
+            for node in self.nodes:
+                client = self.client(node)
+                wait_for(
+                    lambda c=client: c.cluster("info")["cluster_state"] == "ok", 20, "cluster ok"
+                )
 
     def client(self, node: RedisServer) -> redis.Redis:
         return direct_client(node.listening_port, self.tls)
@@ -158,24 +178,28 @@ class SentinelUnderTest:
 
     def __init__(self, folder: Path, tls: TlsFiles | None = None, sentinels: int = 3):
         self.tls = tls
-        self.master = self._data_node(folder / "master")
-        self.replica = self._data_node(
-            folder / "replica", "--replicaof", "127.0.0.1", str(self.master.listening_port)
-        )
-        replica = self.client(self.replica)
-        wait_for(lambda: replica.info("replication")["master_link_status"] == "up", 20, "sync")
-        quorum = min(2, sentinels)
-        self.sentinels = [self._sentinel(folder / f"sentinel{i}", quorum) for i in range(sentinels)]
-        for sentinel in self.sentinels:
-            client = self.client(sentinel)
-            wait_for(
-                lambda c=client: (
-                    len(c.sentinel_slaves("mymaster")) == 1
-                    and len(c.sentinel_sentinels("mymaster")) == sentinels - 1
-                ),
-                30,
-                "sentinels to find the replica and each other",
+        self.master = self.replica = None
+        self.sentinels: list[RedisServer] = []
+        with stopped_on_failure(self):
+            self.master = self._data_node(folder / "master")
+            self.replica = self._data_node(
+                folder / "replica", "--replicaof", "127.0.0.1", str(self.master.listening_port)
             )
+            replica = self.client(self.replica)
+            wait_for(lambda: replica.info("replication")["master_link_status"] == "up", 20, "sync")
+            quorum = min(2, sentinels)
+            for i in range(sentinels):
+                self.sentinels.append(self._sentinel(folder / f"sentinel{i}", quorum))
+            for sentinel in self.sentinels:
+                client = self.client(sentinel)
+                wait_for(
+                    lambda c=client: (
+                        len(c.sentinel_slaves("mymaster")) == 1
+                        and len(c.sentinel_sentinels("mymaster")) == sentinels - 1
+                    ),
+                    30,
+                    "sentinels to find the replica and each other",
+                )
 
     def client(self, server: RedisServer) -> redis.Redis:
         return direct_client(server.listening_port, self.tls)
@@ -221,7 +245,8 @@ class SentinelUnderTest:
 
     def stop(self) -> None:
         for server in (*self.sentinels, self.replica, self.master):
-            server.stop()
+            if server is not None:
+                server.stop()
 
 
 # -- TLS -------------------------------------------------------------------------------

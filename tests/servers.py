@@ -238,6 +238,9 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    #: Seconds to wait for the server to answer before giving up on it.
+    start_timeout = 10.0
+
     def start(self) -> RedisServer:
         command = self.command or [
             self.binary,
@@ -251,7 +254,7 @@ class RedisServer:
         ]  # fmt: skip
         log = open(self.folder / "redis.log", "ab")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(command, stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", self.listening_port)) == 0:
@@ -259,6 +262,7 @@ class RedisServer:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
+        self.kill()  # it may run without answering: it must not outlive the test run
         raise RuntimeError(
             "redis-server did not start:\n" + (self.folder / "redis.log").read_text()
         )
