@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import errors
-from .stores.base import Store, decode, slot_tag
+from .stores.base import Store, slot_tag
 
 #: The session holds only this key (its own id at login); the tokens live in the token store.
 TOKEN_KEY = "token_key"  # noqa: S105 - a session key name
@@ -119,7 +119,7 @@ def record_for(
     the session (app/sessions.py) in slot ``fetched[0]`` when it is that one (one Redis round trip),
     else the store's."""
     if fetched is not None and fetched[0] == slot_tag(key):
-        return decode(fetched[1])
+        return store.decode(fetched[1])
     return store.get(key)
 
 

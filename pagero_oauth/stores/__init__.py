@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..sealing import Sealer
 from . import redis_client
 from .base import LockTimeout, Store, TraceStore
 from .files import FileStore, FileTraceStore
@@ -36,12 +37,15 @@ class Stores:
     session_folder: str | None = None
 
 
-def build(settings: Any, instance_path: str) -> Stores:
+def build(settings: Any, instance_path: str, sealer: Sealer | None = None) -> Stores:
     """The stores ``settings`` name: Redis at ``REDIS_URL``, or folders beside the
-    sessions' (``SESSION_FILE_DIR``, else ``instance_path/flask_session``)."""
+    sessions' (``SESSION_FILE_DIR``, else ``instance_path/flask_session``). With a
+    ``sealer`` (the app always gives one) every record is sealed at rest
+    (:mod:`pagero_oauth.sealing`); the trace's events hold no secret and are not."""
     if settings.session_backend == "redis":
         client = redis_client.connect(settings.redis_url, settings.redis_sentinel_password)
         tokens: Store = RedisStore(client, prefix=settings.session_key_prefix)
+        tokens.sealer = sealer
         traces = RedisTraceStore(client, settings.session_key_prefix)
         return Stores(
             tokens, tokens.sibling("logins"), traces if settings.flow_trace else None, client
@@ -49,6 +53,7 @@ def build(settings: Any, instance_path: str) -> Stores:
     folder = settings.session_file_dir or os.path.join(instance_path, "flask_session")
     beside = os.path.dirname(folder)
     tokens = FileStore(os.path.join(beside, "tokens"))
+    tokens.sealer = sealer
     traces = None
     if settings.flow_trace:
         traces = FileTraceStore(os.path.join(beside, "traces"), ttl=settings.session_lifetime)

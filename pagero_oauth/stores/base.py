@@ -38,13 +38,19 @@ as it records), so a store knows nothing about what it keeps.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import hashlib
 import json
+import logging
 import time
 from abc import ABC, abstractmethod
 from typing import Any
+
+from ..sealing import Sealer, UnsealError
+
+log = logging.getLogger(__name__)
 
 
 class LockTimeout(Exception):
@@ -58,9 +64,19 @@ class Store(ABC):
     nothing about what it keeps. ``kind`` names what a store holds, so that other
     short-lived server-side records (pending logins, :mod:`pagero_oauth.logins`) can
     live beside the tokens, on the same backend, without sharing their names.
+    A backend turns records into bytes and back with :meth:`encode` and :meth:`decode`,
+    which seal them when the store has a ``sealer`` (:func:`pagero_oauth.stores.build`).
     """
 
     kind = "tokens"
+    #: Seals every record at rest (:mod:`pagero_oauth.sealing`); None keeps them in the clear.
+    sealer: Sealer | None = None
+
+    def encode(self, record: dict[str, Any], ttl: int) -> bytes:
+        return encode(record, ttl, self.sealer, self.kind)
+
+    def decode(self, raw: bytes | None) -> dict[str, Any] | None:
+        return decode(raw, self.sealer, self.kind)
 
     def sibling(self, kind: str) -> Store:
         """The same backend, for records of another ``kind``."""
@@ -116,17 +132,45 @@ def slot_tag(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def encode(record: dict[str, Any], ttl: int) -> bytes:
-    return json.dumps({"tokens": record, "expires": time.time() + ttl}).encode()
+def encode(
+    record: dict[str, Any], ttl: int, sealer: Sealer | None = None, kind: str = "tokens"
+) -> bytes:
+    """A record as stored: its expiry in the clear (the file store's sweep reads it), the
+    record itself sealed with ``sealer`` (:mod:`pagero_oauth.sealing`). ``"tokens": {}``
+    beside a sealed record reads as "no record" to a version that does not seal."""
+    expires = time.time() + ttl
+    if sealer is None:
+        return json.dumps({"tokens": record, "expires": expires}).encode()
+    sealed = sealer.seal(json.dumps(record).encode(), kind.encode())
+    return json.dumps(
+        {"tokens": {}, "expires": expires, "sealed": base64.b64encode(sealed).decode()}
+    ).encode()
 
 
-def decode(raw: bytes | None) -> dict[str, Any] | None:
+def decode(
+    raw: bytes | None, sealer: Sealer | None = None, kind: str = "tokens"
+) -> dict[str, Any] | None:
+    """The record :func:`encode` stored, or None (none, expired, or not to be opened).
+
+    A record in the clear is still read: one written before records were sealed, so an
+    upgrade logs no one out. A sealed one that none of the keys opens (``SECRET_KEY``
+    changed without the old one in ``SECRET_KEY_FALLBACKS``, or the record was altered)
+    is no record: that user logs in again.
+    """
     if not raw:
         return None
     envelope = json.loads(raw)
     if envelope["expires"] < time.time():
         return None
-    return envelope["tokens"]
+    if "sealed" not in envelope:
+        return envelope["tokens"]
+    try:
+        if sealer is None:
+            raise UnsealError("no key to open it with")
+        return json.loads(sealer.open(base64.b64decode(envelope["sealed"]), kind.encode()))
+    except (UnsealError, ValueError) as exc:
+        log.warning("a stored %s record was not opened, so it counts as missing: %s", kind, exc)
+        return None
 
 
 def digest(key: str) -> str:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .base import LockTimeout, Store, TraceStore, decode, decode_lines, digest, encode
+from .base import LockTimeout, Store, TraceStore, decode_lines, digest
 
 
 class FileStore(Store):
@@ -54,7 +54,7 @@ class FileStore(Store):
     def get(self, key: str) -> dict[str, Any] | None:
         try:
             with open(self._path(key), "rb") as fh:
-                return decode(fh.read())
+                return self.decode(fh.read())
         except FileNotFoundError:
             return None
 
@@ -62,7 +62,7 @@ class FileStore(Store):
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(encode(record, ttl))
+                fh.write(self.encode(record, ttl))
             os.replace(tmp, self._path(key))
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -85,7 +85,7 @@ class FileStore(Store):
             return None
         try:
             with open(claimed, "rb") as fh:
-                return decode(fh.read())
+                return self.decode(fh.read())
         finally:
             os.unlink(claimed)
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .base import LockTimeout, Store, TraceStore, decode, decode_lines, digest, encode, slot_tag
+from .base import LockTimeout, Store, TraceStore, decode_lines, digest, slot_tag
 from .redis_client import check_writable
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,10 @@ class RedisStore(Store):
         return self.tagged(slot_tag(key), "lock")
 
     def get(self, key: str) -> dict[str, Any] | None:
-        return decode(self.redis.get(self.redis_key(key)))
+        return self.decode(self.redis.get(self.redis_key(key)))
 
     def put(self, key: str, record: dict[str, Any], ttl: int) -> None:
-        self.redis.set(self.redis_key(key), encode(record, ttl), ex=ttl)
+        self.redis.set(self.redis_key(key), self.encode(record, ttl), ex=ttl)
 
     def delete(self, key: str) -> None:
         self.redis.delete(self.redis_key(key))
@@ -88,7 +88,7 @@ class RedisStore(Store):
         pipe.get(self.redis_key(key))
         pipe.delete(self.redis_key(key))
         raw, _deleted = pipe.execute()
-        return decode(raw)
+        return self.decode(raw)
 
     @contextlib.contextmanager
     def lock(self, key: str, timeout: float) -> Iterator[None]:
