@@ -30,6 +30,7 @@ from pagero_oauth.client import PageroClient
 from pagero_oauth.discovery import Discovery
 from pagero_oauth.http import Route, pooled_session
 from pagero_oauth.in_flight import InFlight
+from pagero_oauth.sealing import Sealer
 from pagero_oauth.stores import Stores
 from pagero_oauth.stores import build as build_stores
 from pagero_oauth.stores.redis_client import ClusterNotReached
@@ -76,8 +77,9 @@ class Pagero:
         """Build the app's client from its settings, a pooled session and its stores
         (:func:`pagero_oauth.stores.build` chooses the backend)."""
         settings: Settings = app.config["PAGERO_SETTINGS"]
+        sealer = Sealer([app.config["SECRET_KEY"], *app.config["SECRET_KEY_FALLBACKS"]])
         try:
-            stores = build_stores(settings, app.instance_path)
+            stores = build_stores(settings, app.instance_path, sealer)
         except ClusterNotReached as exc:  # a cluster's client connects as it is built
             raise ConfigError(settings.profile, {"REDIS_URL": str(exc)}) from exc
         # As many kept-alive connections as calls may wait: none is opened to be thrown away.

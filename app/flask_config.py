@@ -18,6 +18,8 @@ def flask_config(app: Flask, settings: Settings) -> dict[str, Any]:
     return {
         "PAGERO_SETTINGS": settings,
         "SECRET_KEY": settings.secret_key or _instance_secret_key(app.instance_path),
+        # Flask's own name for them; the stores' sealer opens records with these too.
+        "SECRET_KEY_FALLBACKS": list(settings.secret_key_fallbacks or ()),
         # Write the session only when it changed: a request that merely reads
         # it must never write an older copy over a newer one.
         "SESSION_REFRESH_EACH_REQUEST": False,

@@ -110,7 +110,7 @@ LOGGERS = ("app", "pagero_oauth")
 def configure_logging(settings: Settings) -> None:
     """Attach one redacting handler to each of :data:`LOGGERS` (idempotent per process)."""
     known = (settings.client_secret, settings.secret_key, settings.metrics_token)
-    secrets = tuple(s for s in known if s)
+    secrets = tuple(s for s in (*known, *(settings.secret_key_fallbacks or ())) if s)
     for name in LOGGERS:
         logger = logging.getLogger(name)
         logger.setLevel(settings.log_level.upper())

@@ -13,7 +13,9 @@ What this module adds to Flask-Session:
 * absolute and idle timeouts (``SESSION_LIFETIME``, ``SESSION_IDLE_TIMEOUT``):
   the store's own expiry follows the idle timeout (each write renews it, and an
   active session is written at most once per :func:`seen_write_interval`), the
-  absolute limit is checked on every request.
+  absolute limit is checked on every request;
+* every session sealed at rest with the stores' sealer (:class:`SealedSerializer`,
+  :mod:`pagero_oauth.sealing`), and never read with ``pickle``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, BinaryIO
 
+import msgspec
 from flask import Flask, Response, current_app, request, session
 from flask_session.base import ServerSideSessionInterface
 from flask_session.cachelib import CacheLibSessionInterface
@@ -31,6 +34,7 @@ from flask_session.redis import RedisSessionInterface
 
 from config import ConfigError, Settings
 from pagero_oauth import errors
+from pagero_oauth.sealing import Sealer, UnsealError, is_sealed
 from pagero_oauth.stores import Store
 from pagero_oauth.stores.base import slot_tag
 from pagero_oauth.stores.redis import RedisStore
@@ -86,16 +90,67 @@ class _ResilientSessions:
             _turn_into_unavailable(response)
 
 
+class SealedSerializer:
+    """Flask-Session's serializer, with each session sealed at rest (the session holds
+    the key of its tokens, which is its own id: whoever reads it can be that user).
+
+    Reading uses msgpack alone. Flask-Session falls back to ``pickle.loads`` for data
+    msgpack cannot read, and cachelib's file cache pickles whatever it stores: from a
+    store someone else could write to, that runs their code. A session that does not
+    open (another key, altered, or a file from before sessions were sealed) is no
+    session: the browser gets a new one.
+    """
+
+    def __init__(self, inner: Any, sealer: Sealer):
+        self.inner = inner
+        self.sealer = sealer
+
+    def encode(self, session_obj: Any) -> bytes:
+        return self.sealer.seal(self.inner.encode(session_obj), SESSION_PURPOSE)
+
+    def decode(self, raw: bytes) -> dict | None:
+        try:
+            plain = self.sealer.open(raw, SESSION_PURPOSE) if is_sealed(raw) else raw
+            return self.inner.decoder.decode(plain)
+        except (UnsealError, msgspec.DecodeError) as exc:
+            log.warning("a stored session was not opened, so it starts afresh: %s", exc)
+            return None
+
+
+#: What a sealed session is bound to (:meth:`pagero_oauth.sealing.Sealer.seal`).
+SESSION_PURPOSE = b"session"
+
+
+class RawBytes:
+    """cachelib's file serializer for values that are bytes already: written and read
+    as they are, where cachelib's own would ``pickle.load`` the file."""
+
+    def dump(self, value: bytes, f: BinaryIO) -> None:
+        f.write(value)
+
+    def load(self, f: BinaryIO) -> bytes:
+        return f.read()
+
+
 class ResilientCacheLibSessions(_ResilientSessions, CacheLibSessionInterface):
-    """Filesystem sessions. cachelib deletes an expired file only when it is read
+    """Filesystem sessions, each file a sealed session (:class:`SealedSerializer`,
+    :class:`RawBytes`). cachelib deletes an expired file only when it is read
     again, and (with ``threshold=0``, so live sessions are never evicted) never
     prunes: an abandoned session's file would stay forever. So every
     :data:`SWEEP_EVERY`-th write, on average, also deletes the expired files."""
 
     SWEEP_EVERY = 500
 
+    def _retrieve_session_data(self, store_id: str) -> dict | None:
+        raw = self.cache.get(store_id)
+        return self.serializer.decode(raw) if isinstance(raw, bytes) and raw else None
+
     def _upsert_session(self, session_lifetime, session_obj, store_id) -> None:
-        super()._upsert_session(session_lifetime, session_obj, store_id)
+        self.cache.set(
+            store_id,
+            self.serializer.encode(session_obj),
+            timeout=int(session_lifetime.total_seconds()),
+        )
         if secrets.randbelow(self.SWEEP_EVERY) == 0:
             self.sweep()
 
@@ -178,8 +233,12 @@ def init_app(app: Flask, settings: Settings) -> Store:
 
         # threshold=0: never evict a live session to make room; expiry removes them.
         cache = FileSystemCache(built.session_folder, threshold=0, mode=0o600)
+        cache.serializer = RawBytes()
         app.session_interface = ResilientCacheLibSessions(client=cache, **common)
     app.session_interface.token_store = store
+    app.session_interface.serializer = SealedSerializer(
+        app.session_interface.serializer, store.sealer
+    )
     app.before_request(_enforce_timeouts)
     for error in STORE_ERRORS[:-1]:  # not OSError: only the store's own failures
         app.register_error_handler(error, _store_error)

@@ -65,6 +65,7 @@ class Settings:
     flow_trace: bool
     readyz_check_pagero: bool
     secret_key: str | None = field(repr=False)
+    secret_key_fallbacks: tuple[str, ...] | None = field(repr=False)
     session_backend: str
     session_file_dir: str | None
     session_lifetime: int

@@ -103,6 +103,11 @@ def parse_path_prefixes(raw: str) -> tuple[str, ...]:
     return tuple(prefixes)
 
 
+def parse_secrets(raw: str) -> tuple[str, ...]:
+    """Secrets separated by spaces (a secret made by ``secrets.token_hex`` has none)."""
+    return tuple(raw.split())
+
+
 def one_of(*choices: str):
     def parse(raw: str) -> str:
         value = raw.strip().lower()

@@ -182,6 +182,14 @@ FIELDS: tuple[Field, ...] = (
         secret=True,
     ),
     Field(
+        "SECRET_KEY_FALLBACKS",
+        "secret_key_fallbacks",
+        f.parse_secrets,
+        "Former SECRET_KEYs, space-separated: records sealed with one still open "
+        "while a new SECRET_KEY rolls out.",
+        secret=True,
+    ),
+    Field(
         "SESSION_BACKEND",
         "session_backend",
         f.one_of("filesystem", "redis"),
@@ -258,6 +266,7 @@ OPTIONAL = {
     "PAGERO_POST_LOGOUT_REDIRECT_URI",
     "PAGERO_METADATA_URL",
     "SECRET_KEY",
+    "SECRET_KEY_FALLBACKS",
     "SESSION_FILE_DIR",
     "METRICS_TOKEN",
 }
