@@ -6,6 +6,7 @@ import logging
 import re
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -32,6 +33,11 @@ def test_full_login_under_gunicorn_with_two_workers(gunicorn_app, sandbox):
     form = next(f for f in parse_forms(profile.text) if f.action == "/logout")
     assert browser.post("/logout", data=form.fields).status_code == 303
 
+    # Both workers are serving (on a busy machine the second may still be loading the app).
+    deadline = time.monotonic() + 20
+    while log_path.read_text().count("new connections per turn of its event loop") < 2:
+        assert time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)  # graceful shutdown
     assert proc.wait(timeout=30) == 0
     log = log_path.read_text()
