@@ -14,8 +14,8 @@ What this module adds to Flask-Session:
   the store's own expiry follows the idle timeout (each write renews it, and an
   active session is written at most once per :func:`seen_write_interval`), the
   absolute limit is checked on every request;
-* every session sealed at rest with the stores' sealer (:class:`SealedSerializer`,
-  :mod:`pagero_oauth.sealing`), and never read with ``pickle``.
+* every session sealed at rest with the stores' sealer, and never read with ``pickle``
+  (:mod:`app.session_sealing`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any
 
-import msgspec
 from flask import Flask, Response, current_app, request, session
 from flask_session.base import ServerSideSessionInterface
 from flask_session.cachelib import CacheLibSessionInterface
@@ -34,7 +33,6 @@ from flask_session.redis import RedisSessionInterface
 
 from config import ConfigError, Settings
 from pagero_oauth import errors
-from pagero_oauth.sealing import Sealer, UnsealError, is_sealed
 from pagero_oauth.stores import Store
 from pagero_oauth.stores.base import slot_tag
 from pagero_oauth.stores.redis import RedisStore
@@ -44,6 +42,7 @@ from pagero_oauth.tokens import ENDED_BY, LOGIN_AT, SEEN_AT, TOKEN_KEY
 from . import metrics
 from .error_pages import render_error
 from .extension import pagero
+from .session_sealing import RawBytes, SealedSerializer
 
 log = logging.getLogger(__name__)
 
@@ -90,54 +89,13 @@ class _ResilientSessions:
             _turn_into_unavailable(response)
 
 
-class SealedSerializer:
-    """Flask-Session's serializer, with each session sealed at rest (the session holds
-    the key of its tokens, which is its own id: whoever reads it can be that user).
-
-    Reading uses msgpack alone. Flask-Session falls back to ``pickle.loads`` for data
-    msgpack cannot read, and cachelib's file cache pickles whatever it stores: from a
-    store someone else could write to, that runs their code. A session that does not
-    open (another key, altered, or a file from before sessions were sealed) is no
-    session: the browser gets a new one.
-    """
-
-    def __init__(self, inner: Any, sealer: Sealer):
-        self.inner = inner
-        self.sealer = sealer
-
-    def encode(self, session_obj: Any) -> bytes:
-        return self.sealer.seal(self.inner.encode(session_obj), SESSION_PURPOSE)
-
-    def decode(self, raw: bytes) -> dict | None:
-        try:
-            plain = self.sealer.open(raw, SESSION_PURPOSE) if is_sealed(raw) else raw
-            return self.inner.decoder.decode(plain)
-        except (UnsealError, msgspec.DecodeError) as exc:
-            log.warning("a stored session was not opened, so it starts afresh: %s", exc)
-            return None
-
-
-#: What a sealed session is bound to (:meth:`pagero_oauth.sealing.Sealer.seal`).
-SESSION_PURPOSE = b"session"
-
-
-class RawBytes:
-    """cachelib's file serializer for values that are bytes already: written and read
-    as they are, where cachelib's own would ``pickle.load`` the file."""
-
-    def dump(self, value: bytes, f: BinaryIO) -> None:
-        f.write(value)
-
-    def load(self, f: BinaryIO) -> bytes:
-        return f.read()
-
-
 class ResilientCacheLibSessions(_ResilientSessions, CacheLibSessionInterface):
-    """Filesystem sessions, each file a sealed session (:class:`SealedSerializer`,
-    :class:`RawBytes`). cachelib deletes an expired file only when it is read
-    again, and (with ``threshold=0``, so live sessions are never evicted) never
-    prunes: an abandoned session's file would stay forever. So every
-    :data:`SWEEP_EVERY`-th write, on average, also deletes the expired files."""
+    """Filesystem sessions, each file a sealed session (:mod:`app.session_sealing`).
+
+    cachelib deletes an expired file only when it is read again, and (with
+    ``threshold=0``, so live sessions are never evicted) never prunes: an abandoned
+    session's file would stay forever. So every :data:`SWEEP_EVERY`-th write, on
+    average, also deletes the expired files."""
 
     SWEEP_EVERY = 500
 
