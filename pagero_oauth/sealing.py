@@ -7,7 +7,7 @@ Redis snapshot or backup, a replica, a Redis reachable without a password, the s
 folder in a disk image) would otherwise hand all of them over. So every record is
 sealed with AES-256-GCM (authenticated encryption, RFC 5116) under a key derived from
 ``SECRET_KEY`` with HKDF-SHA256 (RFC 5869): a copy of the store reads as noise, and a
-record someone wrote without the key is refused before anything parses it. oauth2-proxy
+sealed record someone altered does not open. oauth2-proxy
 encrypts its Redis sessions and Duende BFF its server-side sessions for the same reason.
 
 Rotation: records are sealed with the first secret and opened with any of them

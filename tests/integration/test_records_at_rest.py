@@ -1,7 +1,7 @@
 """What the stores keep is sealed (pagero_oauth/sealing.py): a copy of Redis or of the
 session folder gives away no token, no session id and no PKCE verifier; a new
-SECRET_KEY rolls out through SECRET_KEY_FALLBACKS; a record written without the key is
-refused, never unpickled; records from before sealing are still read."""
+SECRET_KEY rolls out through SECRET_KEY_FALLBACKS; a planted pickle is never unpickled;
+records from before sealing are still read."""
 
 from __future__ import annotations
 
