@@ -27,6 +27,12 @@ _prefix = (_base.path or "").rstrip("/")
 _headers = {"Authorization": "Bearer " + os.environ.get("BARE_PROXY_BEARER", "bench")}
 
 
+@app.get("/healthz")
+def healthz() -> Response:
+    """The least a liveness probe can cost: the same worker's event loop, no work at all."""
+    return Response("ok\n", content_type="text/plain")
+
+
 @app.get("/api-proxy/<path:path>")
 def relay(path: str) -> Response:
     query = request.query_string.decode("latin-1")

@@ -72,3 +72,10 @@ def test_the_yardstick_keeps_the_base_path_and_query_and_sends_the_given_token(
         server.shutdown()
         server.server_close()
     assert seen == [("/api/document/v1/documents?limit=5", "Bearer a-token")]
+
+
+def test_the_yardstick_answers_a_liveness_probe_without_calling_the_api(load_bare_proxy):
+    """``make bench-slow`` polls it beside the app's, as the floor of a probe's latency."""
+    client = load_bare_proxy("http://127.0.0.1:9")  # nothing listens there: no call is made
+    answer = client.get("/healthz")
+    assert answer.status_code == 200 and answer.text == "ok\n"
