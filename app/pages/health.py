@@ -15,6 +15,7 @@ import logging
 import tempfile
 import threading
 import time
+from typing import Any
 
 import requests
 from flask import Blueprint, current_app, jsonify
@@ -60,7 +61,7 @@ def _check_session_store() -> str:
             with tempfile.NamedTemporaryFile(dir=interface.cache._path):
                 pass
     except STORE_ERRORS as exc:
-        return _failed("session store", exc)
+        return _failed("session store", exc, getattr(interface, "client", None))
     return "ok"
 
 
@@ -69,14 +70,14 @@ def _check_token_store() -> str:
     try:
         store.check()
     except STORE_ERRORS as exc:
-        return _failed("token store", exc)
+        return _failed("token store", exc, getattr(store, "redis", None))
     return "ok"
 
 
-def _failed(name: str, exc: BaseException) -> str:
+def _failed(name: str, exc: BaseException, client: Any = None) -> str:
     """``unreachable``, or for Redis why a write failed: ``read_only`` (a replica),
     ``cluster_down`` (a cluster missing slots), ``tls_certificate_not_trusted``, ..."""
-    reason = failure(exc) if not isinstance(exc, OSError) else "unreachable"
+    reason = failure(exc, client) if not isinstance(exc, OSError) else "unreachable"
     log.warning("readiness: %s %s (%s)", name, reason, type(exc).__name__)
     return reason
 

@@ -41,7 +41,7 @@ from redis.exceptions import (
     SlotNotCoveredError,
 )
 from redis.retry import Retry
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 
 from .redis_url import is_cluster, split_redis_url, url_ca_certs, uses_tls
 
@@ -169,9 +169,18 @@ def check_writable(client: Any, prefix: str) -> None:
     client.set(probe_key(prefix), str(time.time()), px=PROBE_TTL_MS)
 
 
-def failure(exc: BaseException) -> str:
-    """Why a store operation failed, as ``/readyz`` and the doctor report it."""
+def failure(exc: BaseException, client: Any = None) -> str:
+    """Why a store operation failed, as ``/readyz`` and the doctor report it.
+
+    With the ``client`` that failed: when Sentinel found no master, each sentinel is
+    asked once, directly, whether it refused our certificate check, because redis-py
+    reports a sentinel it could not use only as "no master found", without the reason.
+    """
     if _tls_refused(exc):
+        return "tls_certificate_not_trusted"
+    if isinstance(exc, MasterNotFoundError) and any(
+        _refuses_certificate(sentinel) for sentinel in _sentinels_of(client)
+    ):
         return "tls_certificate_not_trusted"
     if isinstance(exc, ReadOnlyError):
         return "read_only"

@@ -9,9 +9,11 @@ test_redis_ha.py.
 from __future__ import annotations
 
 import pytest
+from redis.sentinel import MasterNotFoundError
 
 from app import create_app
 from config import ConfigError
+from pagero_oauth.stores.redis_client import connect, failure
 from tests.browser import Browser, parse_forms
 from tests.leaks import assert_no_leaks
 from tests.redis_topologies import RedisClusterUnderTest, SentinelUnderTest
@@ -90,3 +92,26 @@ def test_gunicorn_refuses_to_start_on_an_untrusted_certificate(topology, tmp_pat
         INSTANCE_PATH=str(tmp_path / "instance"),
     )
     assert "REDIS_URL: the Redis server's TLS certificate is not trusted" in said
+
+
+def test_readiness_says_when_the_sentinels_certificate_stops_verifying(
+    make_app, tls_redis_sentinel, monkeypatch
+):
+    """redis-py reports a sentinel it could not use only as "no master found": /readyz
+    then asks each sentinel itself, and says why instead of ``unreachable``."""
+    topology = tls_redis_sentinel
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(topology.tls.ca))
+    app = make_app(SESSION_BACKEND="redis", REDIS_URL=topology.url)
+    assert app.test_client().get("/readyz").json["checks"]["session_store"] == "ok"
+
+    # The certificates stop verifying while the app runs (here: its clients now trust
+    # another CA, as after a certificate was replaced by one from an unknown CA).
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(topology.tls.other_ca))
+    distrusting = connect(topology.url)
+    monkeypatch.setattr(app.session_interface, "client", distrusting)
+    monkeypatch.setattr(app.session_interface.token_store, "redis", distrusting)
+    with pytest.raises(MasterNotFoundError) as caught:
+        distrusting.set("probe", "1")
+    assert failure(caught.value) == "unreachable"  # all redis-py's error says by itself
+    checks = app.test_client().get("/readyz").json["checks"]
+    assert checks["session_store"] == checks["token_store"] == "tls_certificate_not_trusted"
