@@ -228,13 +228,19 @@ class Claim:
         self.finished_sid: str | None = None
         self.login_at: float | None = None
 
-    def finish(self, earlier_sid: str | None, sid: str, login_at: float) -> None:
-        """The login is done and its session is ``sid``: a resend of this callback by the
-        same browser (its cookie still naming ``earlier_sid``) is given that session."""
-        done = {"sid": sid, "login_at": login_at, "return_to": self.login.return_to}
-        self.store.put(_key("resume", self.binding, self.state), done, RESEND_WINDOW)
+    def moving(self, earlier_sid: str | None) -> None:
+        """The session named ``earlier_sid`` is about to get a new id, and the old one
+        is deleted at once: a resend of this callback whose cookie still names it (a
+        double click, a proxy's retry) must find the login's binding even in the instant
+        before :meth:`finish`. So this is said first, before the old session goes."""
         if earlier_sid:
             self.store.put(f"login:moved:{earlier_sid}", {"binding": self.binding}, RESEND_WINDOW)
+
+    def finish(self, sid: str, login_at: float) -> None:
+        """The login is done and its session is ``sid``: a resend of this callback by the
+        same browser (found by its binding, or by :meth:`moving`) is given that session."""
+        done = {"sid": sid, "login_at": login_at, "return_to": self.login.return_to}
+        self.store.put(_key("resume", self.binding, self.state), done, RESEND_WINDOW)
 
 
 @contextlib.contextmanager

@@ -68,10 +68,10 @@ def callback():
             # A new session id once the user is authenticated: an id planted before
             # login (session fixation) must not become a logged-in session. Other
             # tabs' pending logins travel with the session, so they still complete.
-            before = session.sid
+            claim.moving(session.sid)  # first: the old id is deleted by regenerate
             current_app.session_interface.regenerate(session)
             pagero.save(session, token_set)
-            claim.finish(before, session.sid, session[LOGIN_AT])
+            claim.finish(session.sid, session[LOGIN_AT])
             log.info(
                 "login completed (scope=%r, openid=%s)",
                 token_set.scope,

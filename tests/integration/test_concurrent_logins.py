@@ -111,3 +111,32 @@ def test_two_callbacks_with_one_state_at_the_same_instant_exchange_the_code_once
     # first and is given the session it created; the code goes to Pagero once.
     assert answers == [(303, "/profile")] * 2
     assert len(token_requests(sandbox_recorder)) == 1
+
+
+def test_a_second_callback_in_the_instant_after_the_old_session_is_deleted_gets_the_login(
+    browser, sandbox, sandbox_recorder, monkeypatch
+):
+    """The first callback deletes the pre-login session (a new id) before it has stored
+    where the login went. A double click landing in between, its cookie naming the deleted
+    session, must still be recognised and given the new session, not "session not found"."""
+    from app.extension import pagero
+
+    page = browser.get(browser.open_login().headers["Location"])
+    callback = browser.submit_login(page, "demo", "demo").headers["Location"]
+    cookie = f"pagero_session={browser.http.cookies['pagero_session']}"
+    second: list = []
+    thread = threading.Thread(target=lambda: second.append(_raw_get(callback, cookie)))
+    save = pagero.save
+
+    def save_with_a_double_click_arriving(session, token_set):
+        # The old session is gone (regenerate ran); the new one is not finished yet.
+        thread.start()
+        thread.join(0.3)  # the second request is answered at once, or waits for this one
+        save(session, token_set)
+
+    monkeypatch.setattr(pagero, "save", save_with_a_double_click_arriving)
+    sandbox_recorder.clear()
+    assert _raw_get(callback, cookie) == (303, "/profile")
+    thread.join(10)
+    assert second == [(303, "/profile")]
+    assert len(token_requests(sandbox_recorder)) == 1
