@@ -43,7 +43,7 @@ from redis.exceptions import (
 from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 
-from .redis_url import is_cluster, split_redis_url, url_ca_certs, uses_tls
+from .redis_url import is_cluster, scheme_of, split_redis_url, url_ca_certs, uses_tls
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def connect(url: str, sentinel_password: str | None = None) -> Any:
     or whose nodes show a certificate :func:`ca_certs` does not trust: a cluster's
     client reads the slot map as it is built. The other forms connect on first use.
     """
-    scheme = url.partition("://")[0].lower()
+    scheme = scheme_of(url)
     if "+" in scheme:  # redis+sentinel, redis+cluster and their rediss+ twins
         target = split_redis_url(url)
         auth = {"username": target.username, "password": target.password}
@@ -178,9 +178,7 @@ def failure(exc: BaseException, client: Any = None) -> str:
     """
     if _tls_refused(exc):
         return "tls_certificate_not_trusted"
-    if isinstance(exc, MasterNotFoundError) and any(
-        _refuses_certificate(sentinel) for sentinel in _sentinels_of(client)
-    ):
+    if isinstance(exc, MasterNotFoundError) and _a_sentinel_refuses_certificate(client):
         return "tls_certificate_not_trusted"
     if isinstance(exc, ReadOnlyError):
         return "read_only"
@@ -237,9 +235,8 @@ def check_tls(client: Any, url: str) -> str | None:
     """
     if not uses_tls(url):
         return None
-    for sentinel in _sentinels_of(client):
-        if _refuses_certificate(sentinel):
-            return _not_trusted(url)
+    if _a_sentinel_refuses_certificate(client):
+        return _not_trusted(url)
     try:
         client.ping()
     except REDIS_ERRORS as exc:
@@ -249,10 +246,13 @@ def check_tls(client: Any, url: str) -> str | None:
     return None
 
 
-def _sentinels_of(client: Any) -> list[Any]:
-    """The sentinels a ``master_for`` client asks where the master is; none otherwise."""
+def _a_sentinel_refuses_certificate(client: Any) -> bool:
+    """Whether one of the sentinels a ``master_for`` client asks where the master is
+    refuses our certificate check (:func:`_refuses_certificate`); False for other clients."""
     pool = getattr(client, "connection_pool", None)  # a RedisCluster has one per node
-    return list(pool.sentinel_manager.sentinels) if isinstance(pool, SentinelConnectionPool) else []
+    if not isinstance(pool, SentinelConnectionPool):
+        return False
+    return any(_refuses_certificate(sentinel) for sentinel in pool.sentinel_manager.sentinels)
 
 
 def _refuses_certificate(server: Any) -> bool:

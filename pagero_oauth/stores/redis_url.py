@@ -33,26 +33,27 @@ _DEFAULT_PORTS = {
 CA_PARAMETER = "ssl_ca_certs"
 
 
+def scheme_of(url: str) -> str:
+    """``url``'s scheme, lower-case: ``redis``, ``rediss+cluster``, ..."""
+    return url.strip().partition("://")[0].lower()
+
+
 def url_ca_certs(url: str) -> str | None:
     """The CA file a TLS ``url`` names in ``?ssl_ca_certs=``, or None."""
-    if "+" in url.partition("://")[0]:
+    if scheme_of(url) in _DEFAULT_PORTS:
         return split_redis_url(url).ssl_ca_certs
     return parse_qs(urlsplit(url).query).get(CA_PARAMETER, [None])[0]
 
 
 def is_cluster(url: str) -> bool:
     """Whether ``url`` names a Redis Cluster: ``redis+cluster://`` or ``rediss+cluster://``."""
-    return url.strip().partition("://")[0].lower() in ("redis+cluster", "rediss+cluster")
+    return scheme_of(url) in ("redis+cluster", "rediss+cluster")
 
 
 def uses_tls(url: str) -> bool:
     """Whether ``url`` is one of the TLS forms: ``rediss://``, ``rediss+sentinel://``,
     ``rediss+cluster://``."""
-    return url.strip().partition("://")[0].lower() in (
-        "rediss",
-        "rediss+sentinel",
-        "rediss+cluster",
-    )
+    return scheme_of(url) in ("rediss", "rediss+sentinel", "rediss+cluster")
 
 
 @dataclass(frozen=True)
