@@ -85,15 +85,21 @@ def main() -> None:
             + (f"{cpu:12.2f}" if name != DIRECT else "")
         )
     if len(configs) == 2:
-        a, b = (results[name] for name in configs)
-        names = " / ".join(configs)
-        print(f"per round, {names}:")
-        print(
-            "  req/s  ", " ".join(f"{y / x:.2f}" for x, y in zip(a["rps"], b["rps"], strict=True))
-        )
-        print(
-            "  CPU    ", " ".join(f"{y / x:.2f}" for x, y in zip(a["cpu"], b["cpu"], strict=True))
-        )
+        print("\n".join(per_round(*configs, results)))
+
+
+def per_round(first: str, second: str, results: dict) -> list[str]:
+    """Each round's ``second / first`` for requests per second and CPU per call.
+
+    A change is believed when most rounds agree: above 1 on req/s and below 1 on CPU means
+    the second configuration is the cheaper one.
+    """
+    a, b = results[first], results[second]
+    return [
+        f"per round, {second} / {first}:",
+        "  req/s   " + " ".join(f"{y / x:.2f}" for x, y in zip(a["rps"], b["rps"], strict=True)),
+        "  CPU     " + " ".join(f"{y / x:.2f}" for x, y in zip(a["cpu"], b["cpu"], strict=True)),
+    ]
 
 
 if __name__ == "__main__":
