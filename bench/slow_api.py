@@ -8,7 +8,9 @@ thousands can wait together for a few hundred microseconds of CPU each.
 
 It answers any method and path with ``200`` and a small JSON body, keeps connections
 alive, and checks only that a bearer token is present (``401`` without one), so the
-benchmark's direct calls and the app's proxied calls do the same work upstream.
+benchmark's direct calls and the app's proxied calls do the same work upstream. A
+``delay_ms=N`` in the query string sets that one call's delay (the app passes the query
+on), so one run can keep calls waiting longer than the rest.
 
     python -m bench.slow_api --port 5099 --delay-ms 100
 
@@ -20,11 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import socket
 import threading
 from collections.abc import Iterator
 
 BODY = b'{"items": [], "total": 0}'
+#: A call's own delay, from its query string (see above).
+DELAY_IN_QUERY = re.compile(rb"[?&]delay_ms=([0-9]{1,6})(?:[& ]|$)")
 
 
 def _answer(status: str, body: bytes) -> bytes:
@@ -44,7 +49,10 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, del
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
             authorized = False
-            for line in head.split(b"\r\n")[1:]:
+            lines = head.split(b"\r\n")
+            asked = DELAY_IN_QUERY.search(lines[0])
+            wait = int(asked.group(1)) / 1000 if asked else delay
+            for line in lines[1:]:
                 name, _, value = line.partition(b":")
                 name = name.strip().lower()
                 if name == b"content-length":
@@ -53,8 +61,8 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, del
                     authorized = value.strip().lower().startswith(b"bearer ")
             if length:
                 await reader.readexactly(length)
-            if delay:
-                await asyncio.sleep(delay)
+            if wait:
+                await asyncio.sleep(wait)
             writer.write(OK if authorized else UNAUTHORIZED)
             await writer.drain()
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError):

@@ -79,3 +79,36 @@ def test_the_yardstick_answers_a_liveness_probe_without_calling_the_api(load_bar
     client = load_bare_proxy("http://127.0.0.1:9")  # nothing listens there: no call is made
     answer = client.get("/healthz")
     assert answer.status_code == 200 and answer.text == "ok\n"
+
+
+def test_the_stand_in_api_delays_a_call_by_the_delay_ms_in_its_query():
+    """``make bench-slow`` keeps 400 calls waiting 1 to 3 s with it, each its own delay."""
+    import http.client
+    import time
+
+    from urllib3.util import parse_url
+
+    finished = []
+
+    def call(query: str) -> None:
+        conn = http.client.HTTPConnection(api.host, api.port, timeout=10)
+        conn.request("GET", "/document/v1/documents" + query, headers={"Authorization": "Bearer x"})
+        status = conn.getresponse().status
+        finished.append((query, status, time.monotonic() - started))
+        conn.close()
+
+    with slow_api(0) as base:
+        api = parse_url(base)
+        started = time.monotonic()
+        calls = [
+            threading.Thread(target=call, args=(q,)) for q in ("?limit=5&delay_ms=600", "?limit=5")
+        ]
+        for thread in calls:
+            thread.start()
+        for thread in calls:
+            thread.join()
+    assert [(q, status) for q, status, _ in finished] == [
+        ("?limit=5", 200),
+        ("?limit=5&delay_ms=600", 200),
+    ]
+    assert finished[1][2] >= 0.6

@@ -42,7 +42,7 @@ def one_worker(ports, tmp_path, **env):
 def test_probes_and_pages_answer_while_hundreds_of_calls_wait_on_a_slow_api(
     ports, sandbox, tmp_path
 ):
-    calls, delay_ms = 300, 2000
+    calls, delay_ms = 400, 2000
     with (
         slow_api(delay_ms) as api,
         one_worker(ports, tmp_path, PAGERO_API_BASE_URL=api) as (port, browser),
@@ -61,7 +61,7 @@ def test_probes_and_pages_answer_while_hundreds_of_calls_wait_on_a_slow_api(
         proxied, quick = run(scenario)
 
     # With a pool of threads, each probe would queue behind the waiting calls
-    # (300 calls x 2 s / 16 threads: half a minute).
+    # (400 calls x 2 s / 16 threads: 50 seconds).
     assert [a.status for a in quick] == [200] * len(quick)
     assert max(a.seconds for a in quick) < 1.0, [round(a.seconds, 2) for a in quick]
     assert [a.status for a in proxied] == [200] * calls
